@@ -1,0 +1,245 @@
+//! One typed configuration: embedded defaults → file → `IMGFORGE__SECTION__KEY` environment →
+//! CLI flags, each layer overriding the one before.
+
+mod secret;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
+
+use crate::domain::{ImageLimits, Operation};
+
+/// The embedded defaults, also printed by `imgforge config --defaults`.
+pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub limits: ImageLimits,
+    pub fetch: FetchSettings,
+    pub results: ResultSettings,
+    pub blob_store: BlobStoreSettings,
+    pub providers: ProviderSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub request_timeout_secs: u64,
+    pub concurrency_limit: usize,
+    pub max_message_bytes: usize,
+    pub max_body_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchSettings {
+    pub timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub max_bytes: u64,
+    pub max_redirects: u32,
+    pub allow: Vec<String>,
+    pub user_agent: String,
+    #[serde(default)]
+    pub resolve: BTreeMap<String, Vec<IpAddr>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    Inline,
+    Url,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultSettings {
+    pub delivery: Delivery,
+    pub url_ttl_secs: u64,
+    pub public_base_url: String,
+    pub signing_key: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BlobStoreSettings {
+    /// A directory on the local filesystem.
+    Local { path: PathBuf },
+    /// Process memory; for tests and throw-away runs.
+    Memory,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Operation name (or `default`) → ordered provider names.
+    pub chains: BTreeMap<String, Vec<String>>,
+}
+
+impl ProviderSettings {
+    /// The ordered provider names configured for `op`.
+    pub fn chain(&self, op: Operation) -> &[String] {
+        self.chains
+            .get(op.name())
+            .or_else(|| self.chains.get("default"))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+/// Overrides given as CLI flags: the last layer.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerOverrides>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ServerOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<SocketAddr>,
+}
+
+impl Settings {
+    /// Loads every layer. A `file` that is named but missing is an error, not a silent default.
+    pub fn load(file: Option<&Path>, cli: &CliOverrides) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                anyhow::bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("IMGFORGE__").split("__"))
+            .merge(Serialized::defaults(cli));
+        let settings: Settings = figment.extract()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The embedded defaults alone; what tests start from.
+    pub fn embedded() -> Settings {
+        Figment::from(Toml::string(DEFAULTS_TOML))
+            .extract()
+            .expect("embedded defaults are valid")
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        for (name, chain) in &self.providers.chains {
+            if name != "default" && Operation::from_name(name).is_none() {
+                let known: Vec<_> = Operation::ALL.iter().map(|op| op.name()).collect();
+                anyhow::bail!(
+                    "providers.chains.{name}: unknown operation; known: default, {}",
+                    known.join(", ")
+                );
+            }
+            if chain.is_empty() {
+                anyhow::bail!("providers.chains.{name}: the chain is empty");
+            }
+        }
+        if self.server.max_message_bytes == 0 || self.server.max_body_bytes == 0 {
+            anyhow::bail!("server.max_message_bytes and server.max_body_bytes must be positive");
+        }
+        if self.server.concurrency_limit == 0 {
+            anyhow::bail!("server.concurrency_limit must be positive");
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+
+    /// The base URL of signed result links.
+    pub fn public_base_url(&self) -> String {
+        if self.results.public_base_url.is_empty() {
+            format!("http://{}", self.server.http_addr)
+        } else {
+            self.results.public_base_url.trim_end_matches('/').to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_load() {
+        let settings = Settings::embedded();
+        assert_eq!(settings.server.max_body_bytes, 5 * 1024 * 1024);
+        assert_eq!(settings.providers.chain(Operation::Resize), ["local"]);
+        assert_eq!(settings.results.delivery, Delivery::Inline);
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "imgforge.toml",
+                "[server]\nhttp_addr = \"127.0.0.1:9000\"\ngrpc_addr = \"127.0.0.1:9001\"\n",
+            )?;
+            jail.set_env("IMGFORGE__SERVER__GRPC_ADDR", "127.0.0.1:9002");
+            jail.set_env("IMGFORGE__RESULTS__SIGNING_KEY", "s3cret");
+            let cli = CliOverrides::default();
+            let settings = Settings::load(Some(Path::new("imgforge.toml")), &cli).unwrap();
+            assert_eq!(settings.server.http_addr.port(), 9000);
+            assert_eq!(settings.server.grpc_addr.port(), 9002);
+            let printed = settings.to_redacted_toml();
+            assert!(!printed.contains("s3cret"), "{printed}");
+            assert!(printed.contains("***"));
+
+            let cli = CliOverrides {
+                server: Some(ServerOverrides {
+                    grpc_addr: Some("127.0.0.1:9003".parse().unwrap()),
+                    http_addr: None,
+                }),
+            };
+            let settings = Settings::load(Some(Path::new("imgforge.toml")), &cli).unwrap();
+            assert_eq!(settings.server.grpc_addr.port(), 9003);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_file_and_unknown_operation_are_errors() {
+        let cli = CliOverrides::default();
+        let err = Settings::load(Some(Path::new("/nonexistent/imgforge.toml")), &cli).unwrap_err();
+        assert!(err.to_string().contains("does not exist"));
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[providers.chains]\nresise = [\"local\"]\n")?;
+            let err = Settings::load(Some(Path::new("bad.toml")), &cli).unwrap_err();
+            assert!(err.to_string().contains("unknown operation"), "{err}");
+            Ok(())
+        });
+    }
+}

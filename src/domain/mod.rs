@@ -1,0 +1,8 @@
+//! Proto-free domain types: images, operations and their parameters.
+
+pub mod image;
+pub mod operation;
+pub mod params;
+
+pub use image::{EncodedImage, ImageFormat, ImageLimits, ImageSource, SourceImage};
+pub use operation::Operation;

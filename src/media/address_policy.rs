@@ -1,0 +1,1 @@
+//! Which network addresses the URL fetcher may connect to.

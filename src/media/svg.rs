@@ -1,0 +1,1 @@
+//! SVG rasterisation with no access to files or the network.
