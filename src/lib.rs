@@ -1,6 +1,15 @@
 //! imgforge: a self-hostable gRPC image-processing service with a REST bridge.
 
+pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod engine;
 pub mod error;
+pub mod grpc;
+pub mod http;
 pub mod media;
+pub mod proto;
+pub mod providers;
+pub mod server;
+pub mod store;
+pub mod telemetry;

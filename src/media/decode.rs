@@ -1,18 +1,313 @@
 //! Decoding under limits: dimensions are checked from the header before any pixel allocation.
 
-use image::DynamicImage;
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageError, ImageReader};
 
 use crate::domain::{ImageFormat, ImageLimits};
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
+use crate::media::{sniff, svg};
+
+/// The widest pixel any decoder can produce (RGBA, 32-bit float per channel). Allocation caps
+/// derived from `max_pixels` use it so that no image within the pixel limit trips them.
+const MAX_BYTES_PER_PIXEL: u64 = 16;
 
 /// Format and size from the header alone, checked against `limits`.
 pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<(ImageFormat, u32, u32)> {
-    let _ = (bytes, limits);
-    todo!("helper A")
+    check_input_size(bytes, limits)?;
+    let format = sniff(bytes)?;
+    let (width, height) = match format {
+        ImageFormat::Svg => svg::svg_size(bytes, limits)?,
+        ImageFormat::Png
+        | ImageFormat::Jpeg
+        | ImageFormat::Webp
+        | ImageFormat::Gif
+        | ImageFormat::Bmp
+        | ImageFormat::Tiff => header_dimensions(bytes, format)?,
+    };
+    check_dimensions(width, height, limits)?;
+    Ok((format, width, height))
 }
 
 /// The first frame or page, decoded (SVG rasterised at its natural size).
 pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(ImageFormat, DynamicImage)> {
-    let _ = (bytes, limits);
-    todo!("helper A")
+    check_input_size(bytes, limits)?;
+    let format = sniff(bytes)?;
+    let image = match format {
+        // Rasterising checks the size itself; probing first would parse the document twice.
+        ImageFormat::Svg => DynamicImage::ImageRgba8(svg::rasterize(bytes, limits)?),
+        ImageFormat::Png
+        | ImageFormat::Jpeg
+        | ImageFormat::Webp
+        | ImageFormat::Gif
+        | ImageFormat::Bmp
+        | ImageFormat::Tiff => {
+            let (width, height) = header_dimensions(bytes, format)?;
+            check_dimensions(width, height, limits)?;
+            decode_raster(bytes, format, limits)?
+        }
+    };
+    Ok((format, image))
+}
+
+/// Refuses encoded input larger than `limits.max_input_bytes`.
+pub(crate) fn check_input_size(bytes: &[u8], limits: &ImageLimits) -> Result<()> {
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if len > limits.max_input_bytes {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "image is {len} bytes; the limit is {} bytes",
+                limits.max_input_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a frame whose width, height or pixel count exceeds `limits`.
+pub(crate) fn check_dimensions(width: u32, height: u32, limits: &ImageLimits) -> Result<()> {
+    let pixels = u64::from(width) * u64::from(height);
+    if width > limits.max_width || height > limits.max_height || pixels > limits.max_pixels {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "image is {width}x{height} ({pixels} pixels); the limit is {}x{} and {} pixels",
+                limits.max_width, limits.max_height, limits.max_pixels
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// image's own limits, a second line of defence behind [`check_dimensions`] for decoders whose
+/// frames or allocations can exceed what the header announced.
+pub(crate) fn decoder_limits(limits: &ImageLimits) -> image::Limits {
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(limits.max_width);
+    decoder_limits.max_image_height = Some(limits.max_height);
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL));
+    decoder_limits
+}
+
+/// Width and height as the header states them, without decoding pixels.
+fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32)> {
+    let mut reader = raster_reader(bytes, format)?;
+    // Unlimited here so an oversized image gets our message, which names the limits, rather
+    // than the decoder's.
+    reader.no_limits();
+    reader
+        .into_dimensions()
+        .map_err(|err| decoding_error(format, err))
+}
+
+fn decode_raster(bytes: &[u8], format: ImageFormat, limits: &ImageLimits) -> Result<DynamicImage> {
+    let mut reader = raster_reader(bytes, format)?;
+    reader.limits(decoder_limits(limits));
+    reader.decode().map_err(|err| decoding_error(format, err))
+}
+
+fn raster_reader(bytes: &[u8], format: ImageFormat) -> Result<ImageReader<Cursor<&[u8]>>> {
+    let theirs = image_format(format)
+        .ok_or_else(|| Error::internal(format!("{} is not a raster format", format.name())))?;
+    Ok(ImageReader::with_format(Cursor::new(bytes), theirs))
+}
+
+/// image's name for one of our raster formats; `None` for SVG, which image does not read.
+pub(crate) fn image_format(format: ImageFormat) -> Option<image::ImageFormat> {
+    Some(match format {
+        ImageFormat::Png => image::ImageFormat::Png,
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::Webp => image::ImageFormat::WebP,
+        ImageFormat::Gif => image::ImageFormat::Gif,
+        ImageFormat::Bmp => image::ImageFormat::Bmp,
+        ImageFormat::Tiff => image::ImageFormat::Tiff,
+        ImageFormat::Svg => return None,
+    })
+}
+
+/// Maps a decoder failure to the caller's fault (bad data, too large) or ours.
+pub(crate) fn decoding_error(format: ImageFormat, err: ImageError) -> Error {
+    let name = format.name();
+    match err {
+        // Reading from memory, an I/O error can only mean the data ended early.
+        ImageError::Decoding(_) | ImageError::IoError(_) | ImageError::Parameter(_) => Error::new(
+            ErrorCode::InvalidArgument,
+            format!("the {name} image is truncated or corrupt: {err}"),
+        ),
+        ImageError::Unsupported(_) => Error::new(
+            ErrorCode::InvalidArgument,
+            format!("the {name} image uses a feature imgforge cannot read: {err}"),
+        ),
+        ImageError::Limits(_) => Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the {name} image exceeds the decoding limits: {err}"),
+        ),
+        ImageError::Encoding(_) => Error::internal(format!("decoding the {name} image: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::media::testdata;
+
+    /// A PNG chunk with its length and CRC.
+    fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut chunk = Vec::with_capacity(data.len() + 12);
+        chunk.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        chunk.extend_from_slice(kind);
+        chunk.extend_from_slice(data);
+        let crc = crc32(&chunk[4..]);
+        chunk.extend_from_slice(&crc.to_be_bytes());
+        chunk
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffff_u32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                let mask = (crc & 1).wrapping_neg();
+                crc = (crc >> 1) ^ (0xedb8_8320 & mask);
+            }
+        }
+        !crc
+    }
+
+    /// A well-formed PNG header for an RGBA image of the given size, with a tiny IDAT: enough
+    /// for a decoder to believe it and try to allocate the pixels.
+    fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(png_chunk(b"IHDR", &ihdr));
+        // A zlib stream of a few zero bytes, far fewer than the header promises.
+        png.extend(png_chunk(
+            b"IDAT",
+            &[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01],
+        ));
+        png.extend(png_chunk(b"IEND", &[]));
+        png
+    }
+
+    #[test]
+    fn refuses_png_whose_header_claims_50000x50000() {
+        let bytes = png_claiming(50_000, 50_000);
+        let limits = ImageLimits::default();
+        let started = Instant::now();
+
+        let err = probe(&bytes, &limits).expect_err("probe must refuse");
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        assert_eq!(
+            err.message,
+            "image is 50000x50000 (2500000000 pixels); the limit is 16384x16384 and 50000000 pixels"
+        );
+        let err = decode(&bytes, &limits).expect_err("decode must refuse");
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "refused without allocating"
+        );
+    }
+
+    #[test]
+    fn refuses_pixel_count_within_width_and_height() {
+        let limits = ImageLimits {
+            max_pixels: 100,
+            ..ImageLimits::default()
+        };
+        let err = probe(&png_claiming(20, 20), &limits).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        assert!(err.message.contains("(400 pixels)"), "{}", err.message);
+    }
+
+    #[test]
+    fn refuses_input_over_the_byte_limit() {
+        let limits = ImageLimits {
+            max_input_bytes: 10,
+            ..ImageLimits::default()
+        };
+        let err = probe(&png_claiming(1, 1), &limits).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        assert!(
+            err.message.ends_with("the limit is 10 bytes"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn reports_truncated_jpeg() {
+        let Some(bytes) = testdata::read("astronaut.jpg") else {
+            return;
+        };
+        let truncated = &bytes[..bytes.len() / 2];
+        let err = decode(truncated, &ImageLimits::default()).expect_err("must refuse");
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        assert!(
+            err.message
+                .starts_with("the jpeg image is truncated or corrupt: "),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn reports_truncated_png() {
+        let Some(bytes) = testdata::read("astronaut.png") else {
+            return;
+        };
+        let err = decode(&bytes[..bytes.len() / 2], &ImageLimits::default()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
+        assert!(
+            err.message
+                .starts_with("the png image is truncated or corrupt: ")
+        );
+    }
+
+    #[test]
+    fn probes_and_decodes_every_raster_test_image() {
+        let limits = ImageLimits::default();
+        for name in [
+            "astronaut.png",
+            "astronaut.jpg",
+            "astronaut.webp",
+            "astronaut.bmp",
+            "logo.png",
+            "no_time_for_that_tiny.gif",
+            "multipage_rgb.tif",
+        ] {
+            let Some(bytes) = testdata::read(name) else {
+                return;
+            };
+            let (format, width, height) = probe(&bytes, &limits).unwrap();
+            let (decoded_format, image) = decode(&bytes, &limits).unwrap();
+            assert_eq!(format, decoded_format, "{name}");
+            assert_eq!((image.width(), image.height()), (width, height), "{name}");
+        }
+    }
+
+    #[test]
+    fn keeps_the_alpha_channel_of_a_png() {
+        let Some(bytes) = testdata::read("logo.png") else {
+            return;
+        };
+        let (_, image) = decode(&bytes, &ImageLimits::default()).unwrap();
+        assert!(image.color().has_alpha());
+    }
+
+    #[test]
+    fn probes_svg_at_its_raster_size() {
+        let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="10.2" height="20"/>"#;
+        assert_eq!(
+            probe(svg, &ImageLimits::default()).unwrap(),
+            (ImageFormat::Svg, 11, 20)
+        );
+    }
 }

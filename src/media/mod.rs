@@ -13,3 +13,27 @@ pub use encode::encode;
 pub use fetch::UrlFetcher;
 pub use frames::decode_frames;
 pub use sniff::sniff;
+pub use svg::{rasterize, svg_size};
+
+#[cfg(test)]
+pub(crate) mod testdata {
+    use std::path::PathBuf;
+
+    /// A file from the shared real-image folder, or `None` (with the reason printed) when the
+    /// folder is not checked out next to the crate, so tests skip instead of failing.
+    pub fn path(name: &str) -> Option<PathBuf> {
+        let path =
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata")).join(name);
+        if path.is_file() {
+            return Some(path);
+        }
+        eprintln!("skipping: test image {} is not available", path.display());
+        None
+    }
+
+    /// The bytes of a shared test image, or `None` when it is not available.
+    pub fn read(name: &str) -> Option<Vec<u8>> {
+        let path = path(name)?;
+        Some(std::fs::read(&path).unwrap_or_else(|err| panic!("reading {}: {err}", path.display())))
+    }
+}

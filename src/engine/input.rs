@@ -1,0 +1,66 @@
+//! Turning an [`ImageSource`] into checked bytes: the one place every input passes through.
+
+use bytes::Bytes;
+
+use crate::domain::{ImageLimits, ImageSource, SourceImage};
+use crate::error::{Error, Result};
+use crate::media::{self, UrlFetcher};
+use crate::store::BlobStore;
+
+pub struct InputResolver {
+    pub(super) fetcher: UrlFetcher,
+    pub(super) blobs: BlobStore,
+    pub(super) limits: ImageLimits,
+}
+
+impl InputResolver {
+    /// Resolves `source` and checks the bytes really are an image within the limits. `field`
+    /// names the request field in errors (`image_url`, `image`, `base_image.url`).
+    pub async fn resolve(&self, source: ImageSource, field: &str) -> Result<SourceImage> {
+        let bytes = match source {
+            ImageSource::Bytes(bytes) => bytes,
+            ImageSource::Url(url) => self.fetcher.fetch(&url).await.map_err(|e| e.or_field(field))?,
+            ImageSource::Upload(id) => self.upload(&id).await.map_err(|e| e.or_field(field))?,
+        };
+        self.inspect(bytes).map_err(|e| e.or_field(field))
+    }
+
+    /// Sniffs and probes bytes already in hand: cheap, header-only, no pixel allocation.
+    pub fn inspect(&self, bytes: Bytes) -> Result<SourceImage> {
+        if bytes.len() as u64 > self.limits.max_input_bytes {
+            return Err(Error::too_large(
+                "image",
+                format!(
+                    "image is {} bytes; the limit is {} bytes",
+                    bytes.len(),
+                    self.limits.max_input_bytes
+                ),
+            ));
+        }
+        let (format, width, height) = media::probe(&bytes, &self.limits)?;
+        Ok(SourceImage {
+            bytes,
+            format,
+            width,
+            height,
+        })
+    }
+
+    async fn upload(&self, id: &str) -> Result<Bytes> {
+        let valid = uuid::Uuid::parse_str(id).is_ok();
+        if !valid {
+            return Err(Error::invalid(
+                "upload_id",
+                format!("upload id {id:?} is not a valid id"),
+            ));
+        }
+        self.blobs
+            .get(&upload_key(id))
+            .await
+            .map_err(|_| Error::not_found(format!("upload {id} does not exist or has expired")))
+    }
+}
+
+pub fn upload_key(id: &str) -> String {
+    format!("uploads/{id}")
+}

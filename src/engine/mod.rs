@@ -1,0 +1,241 @@
+//! The single entry point both transports call: resolves inputs, routes an operation through
+//! its provider chain with fallback, and delivers results.
+
+mod delivery;
+mod input;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Delivery, Settings};
+use crate::domain::params::{ConvertParams, ResizeParams};
+use crate::domain::{ImageFormat, ImageSource, Operation, SourceImage};
+use crate::error::{Error, Result};
+use crate::media::UrlFetcher;
+use crate::providers::{Provider, ProviderRegistry};
+use crate::store::BlobStore;
+
+pub use delivery::DeliveredImage;
+pub use input::InputResolver;
+
+pub struct Engine {
+    inputs: InputResolver,
+    providers: ProviderRegistry,
+    blobs: BlobStore,
+    default_delivery: Delivery,
+}
+
+/// The result of a resize.
+pub struct ResizeOutcome {
+    pub original: SourceImage,
+    pub image: DeliveredImage,
+    pub provider: &'static str,
+}
+
+/// The result of a conversion to PNG.
+pub struct ConvertOutcome {
+    pub original_format: ImageFormat,
+    pub images: Vec<DeliveredImage>,
+    /// Stored PNGs of the same input were returned instead of converting again.
+    pub reused: bool,
+}
+
+/// The receipt of an upload.
+pub struct UploadReceipt {
+    pub id: String,
+    pub image: SourceImage,
+    pub expires_at: SystemTime,
+}
+
+impl Engine {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Arc<Engine>> {
+        let blobs = BlobStore::from_settings(settings)?;
+        Ok(Arc::new(Engine {
+            inputs: InputResolver {
+                fetcher: UrlFetcher::new(&settings.fetch)?,
+                blobs: blobs.clone(),
+                limits: settings.limits,
+            },
+            providers: ProviderRegistry::from_settings(settings)?,
+            blobs,
+            default_delivery: settings.results.delivery,
+        }))
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn inputs(&self) -> &InputResolver {
+        &self.inputs
+    }
+
+    /// Whether some configured provider runs `op` (for health reporting).
+    pub fn is_supported(&self, op: Operation) -> bool {
+        self.providers.is_supported(op)
+    }
+
+    /// `Unimplemented` naming `op` and the providers tried, unless a provider supports it.
+    pub fn require(&self, op: Operation) -> Result<()> {
+        self.providers.chain(op).require(op).map(|_| ())
+    }
+
+    fn delivery(&self, requested: Option<Delivery>) -> Delivery {
+        requested.unwrap_or(self.default_delivery)
+    }
+
+    /// Runs `call` on each provider of `op`'s chain until one succeeds. A failure that is the
+    /// caller's fault (bad input) ends the chain at once; anything else moves on to the next
+    /// provider, and the last error is returned when all fail.
+    async fn run<T>(
+        &self,
+        op: Operation,
+        call: impl Fn(Arc<dyn Provider>) -> BoxFuture<'static, Result<T>>,
+    ) -> Result<(T, &'static str)> {
+        let providers = self.providers.chain(op).require(op)?;
+        let mut last_error = None;
+        for provider in providers {
+            let name = provider.name();
+            match call(provider).await {
+                Ok(value) => return Ok((value, name)),
+                Err(err) if err.code.is_client_error() && !err.retryable => return Err(err),
+                Err(err) => {
+                    tracing::warn!(operation = %op, provider = name, error = %err, "provider failed, trying the next");
+                    last_error = Some(err.with_provider(name));
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| Error::internal(format!("{op}: no provider ran"))))
+    }
+
+    #[tracing::instrument(skip_all, fields(min_dim = params.min_dim, max_dim = params.max_dim))]
+    pub async fn resize(
+        &self,
+        source: ImageSource,
+        field: &str,
+        params: ResizeParams,
+        delivery: Option<Delivery>,
+    ) -> Result<ResizeOutcome> {
+        let original = self.inputs.resolve(source, field).await?;
+        let input = original.clone();
+        let (image, provider) = self
+            .run(Operation::Resize, move |p| {
+                let input = input.clone();
+                Box::pin(async move { p.resize(input, params).await })
+            })
+            .await?;
+        let key = delivery::result_key(&image);
+        let image = delivery::deliver(&self.blobs, image, self.delivery(delivery), &key).await?;
+        Ok(ResizeOutcome {
+            original,
+            image,
+            provider,
+        })
+    }
+
+    /// Converts to PNG. With URL delivery the PNGs are stored under a key derived from the
+    /// input's content: `overwrite = false` reuses what an earlier identical request stored.
+    #[tracing::instrument(skip_all, fields(keep_animation = params.keep_animation, overwrite = params.overwrite))]
+    pub async fn convert_to_png(
+        &self,
+        source: ImageSource,
+        field: &str,
+        params: ConvertParams,
+        delivery: Option<Delivery>,
+    ) -> Result<ConvertOutcome> {
+        let original = self.inputs.resolve(source, field).await?;
+        let original_format = original.format;
+        let delivery = self.delivery(delivery);
+        let prefix = conversion_prefix(&original, params);
+
+        if delivery == Delivery::Url && !params.overwrite {
+            if let Some(images) = self.stored_conversion(&prefix).await? {
+                return Ok(ConvertOutcome {
+                    original_format,
+                    images,
+                    reused: true,
+                });
+            }
+        }
+
+        let input = original.clone();
+        let (pngs, _provider) = self
+            .run(Operation::ConvertToPng, move |p| {
+                let input = input.clone();
+                Box::pin(async move { p.convert_to_png(input, params).await })
+            })
+            .await?;
+        let mut images = Vec::with_capacity(pngs.len());
+        let count = pngs.len();
+        for (index, png) in pngs.into_iter().enumerate() {
+            let key = format!("{prefix}/{index:04}.png");
+            images.push(delivery::deliver(&self.blobs, png, delivery, &key).await?);
+        }
+        if delivery == Delivery::Url {
+            // The manifest is written last, so a reader that finds it finds every PNG.
+            self.blobs
+                .put(&format!("{prefix}/manifest"), count.to_string().into())
+                .await?;
+        }
+        Ok(ConvertOutcome {
+            original_format,
+            images,
+            reused: false,
+        })
+    }
+
+    async fn stored_conversion(&self, prefix: &str) -> Result<Option<Vec<DeliveredImage>>> {
+        let manifest = format!("{prefix}/manifest");
+        if !self.blobs.exists(&manifest).await? {
+            return Ok(None);
+        }
+        let count: usize = String::from_utf8_lossy(&self.blobs.get(&manifest).await?)
+            .trim()
+            .parse()
+            .map_err(|_| Error::internal(format!("corrupt manifest {manifest}")))?;
+        let mut images = Vec::with_capacity(count);
+        for index in 0..count {
+            let key = format!("{prefix}/{index:04}.png");
+            let bytes = self.blobs.get(&key).await?;
+            let (_, width, height) = crate::media::probe(&bytes, &self.inputs.limits)?;
+            let link = self.blobs.signed_url(&key);
+            images.push(DeliveredImage {
+                image: crate::domain::EncodedImage {
+                    bytes,
+                    format: ImageFormat::Png,
+                    width,
+                    height,
+                },
+                url: Some(link.url),
+                url_expires_at: Some(link.expires_at),
+            });
+        }
+        Ok(Some(images))
+    }
+
+    /// Stores an image for later use as an `upload_id`.
+    pub async fn upload(&self, bytes: bytes::Bytes, field: &str) -> Result<UploadReceipt> {
+        let image = self.inputs.inspect(bytes).map_err(|e| e.or_field(field))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.blobs
+            .put(&input::upload_key(&id), image.bytes.clone())
+            .await?;
+        Ok(UploadReceipt {
+            id,
+            image,
+            expires_at: SystemTime::now() + self.blobs.ttl(),
+        })
+    }
+}
+
+fn conversion_prefix(source: &SourceImage, params: ConvertParams) -> String {
+    let digest = Sha256::digest(&source.bytes);
+    format!(
+        "converted/{}-{}",
+        hex::encode(digest),
+        if params.keep_animation { "frames" } else { "first" }
+    )
+}

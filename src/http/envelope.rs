@@ -1,0 +1,81 @@
+//! The error envelopes of the seeds: each REST path answers failures in its own seed's shape.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::{Error, ErrorCode};
+
+/// Which seed's conventions a path follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// Seeds 002/004: `{"error": "..."}`, 400 for bad input, 500 for processing failures.
+    Seed002,
+    /// Seed 000: `{code: 1, desc: "error", message}` (4xx) or
+    /// `{code: -1, desc: "Internal Server Error", message}` (5xx).
+    Seed000,
+    /// Seed 001: HTTP 200 with `{code: 10400|10500, success: false, message, ...}`; 401 for
+    /// authentication failures.
+    Seed001,
+    /// Seed 003: `{ret: <status>, msg}` with the HTTP status of the error.
+    Seed003,
+}
+
+/// An error bound to the envelope of the path it happened on.
+pub struct ApiError {
+    pub envelope: Envelope,
+    pub error: Error,
+}
+
+impl Envelope {
+    pub fn error(self, error: Error) -> ApiError {
+        ApiError {
+            envelope: self,
+            error,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let ApiError { envelope, error } = self;
+        let status = error.code.http();
+        if status.is_server_error() {
+            tracing::error!(code = error.code.name(), error = %error.message, "request failed");
+        } else {
+            tracing::info!(code = error.code.name(), error = %error.message, "request rejected");
+        }
+        let message = error.message;
+        match envelope {
+            Envelope::Seed002 => (status, Json(json!({ "error": message }))).into_response(),
+            Envelope::Seed000 => {
+                let body = if status.is_server_error() {
+                    json!({ "code": -1, "desc": "Internal Server Error", "message": message })
+                } else {
+                    json!({ "code": 1, "desc": "error", "message": message })
+                };
+                (status, Json(body)).into_response()
+            }
+            Envelope::Seed001 => {
+                let (status, code) = match error.code {
+                    ErrorCode::Unauthenticated => (StatusCode::UNAUTHORIZED, 10401),
+                    _ if status.is_server_error() => (StatusCode::OK, 10500),
+                    _ => (StatusCode::OK, 10400),
+                };
+                let body = json!({
+                    "code": code,
+                    "success": false,
+                    "message": message,
+                    "data": null,
+                    "traceId": uuid::Uuid::new_v4().simple().to_string(),
+                    "timestamp": crate::store::signing::unix_now_millis().to_string(),
+                });
+                (status, Json(body)).into_response()
+            }
+            Envelope::Seed003 => {
+                (status, Json(json!({ "ret": status.as_u16(), "msg": message }))).into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The REST bridge: one handler per documented path, replying in each seed's JSON. Handlers
+//! call the engine directly, never loop back over gRPC.
+
+mod blobs;
+mod envelope;
+mod form;
+mod pending;
+mod utils;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::engine::Engine;
+
+pub use envelope::{ApiError, Envelope};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub max_body_bytes: usize,
+}
+
+pub fn router(engine: Arc<Engine>, settings: &Settings, limit: Arc<tokio::sync::Semaphore>) -> Router {
+    let state = AppState {
+        engine,
+        max_body_bytes: settings.server.max_body_bytes,
+    };
+    Router::new()
+        .route("/utils/photo_resize_url", post(utils::photo_resize_url))
+        .route("/utils/photo_resize", post(utils::photo_resize))
+        .route("/utils/convert_to_png", post(utils::convert_to_png))
+        .route("/remove_bg", post(pending::remove_bg))
+        .route("/change_bg", post(pending::change_bg))
+        .route("/change_cloth", post(pending::change_cloth))
+        .route("/expand", post(pending::expand))
+        .route("/fix", post(pending::fix))
+        .route("/remove_watermark", post(pending::remove_watermark))
+        .route("/create-character", post(pending::create_character))
+        .route("/v1/agent/cover", post(pending::agent_cover))
+        .route("/v1/config/options", post(pending::config_options))
+        .route("/v1/agent/ref-image", post(pending::agent_ref_image))
+        .route("/cloud/upload_file", post(pending::upload_file))
+        .route("/cloud/aigc_user_model_create", post(pending::user_model_create))
+        .route("/cloud/aigc_product_brief_query", get(pending::product_brief_query))
+        .route("/cloud/aigc_task_create", post(pending::task_create))
+        .route("/cloud/aigc_task_query", post(pending::task_query))
+        .route("/blobs/{*key}", get(blobs::get_blob))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .layer(TimeoutLayer::with_status_code(
+                    http::StatusCode::GATEWAY_TIMEOUT,
+                    Duration::from_secs(settings.server.request_timeout_secs),
+                ))
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(limit)),
+        )
+        .with_state(state)
+}

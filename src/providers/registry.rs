@@ -1,0 +1,81 @@
+//! The providers known to this process, by name, and the ordered chain of each operation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::domain::Operation;
+use crate::error::Result;
+use crate::providers::Provider;
+use crate::providers::local::LocalProvider;
+
+pub struct ProviderRegistry {
+    providers: BTreeMap<&'static str, Arc<dyn Provider>>,
+    chains: BTreeMap<Operation, Vec<String>>,
+}
+
+/// The providers an operation may run on, in order, and every name that was configured.
+pub struct ProviderChain {
+    pub providers: Vec<Arc<dyn Provider>>,
+    pub configured: Vec<String>,
+}
+
+impl ProviderRegistry {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(settings.limits));
+        let providers = BTreeMap::from([(local.name(), local)]);
+        let mut chains = BTreeMap::new();
+        for op in Operation::ALL {
+            let chain = settings.providers.chain(op).to_vec();
+            for name in &chain {
+                if !providers.contains_key(name.as_str()) {
+                    let known: Vec<_> = providers.keys().copied().collect();
+                    anyhow::bail!(
+                        "providers.chains: {op} names provider {name:?}, which is not \
+                         available; available: {}",
+                        known.join(", ")
+                    );
+                }
+            }
+            chains.insert(op, chain);
+        }
+        Ok(ProviderRegistry { providers, chains })
+    }
+
+    /// The configured providers of `op` that support it, in chain order.
+    pub fn chain(&self, op: Operation) -> ProviderChain {
+        let configured = self.chains.get(&op).cloned().unwrap_or_default();
+        let providers = configured
+            .iter()
+            .filter_map(|name| self.providers.get(name.as_str()))
+            .filter(|provider| provider.supports(op))
+            .cloned()
+            .collect();
+        ProviderChain {
+            providers,
+            configured,
+        }
+    }
+
+    /// Whether some configured provider can run `op`.
+    pub fn is_supported(&self, op: Operation) -> bool {
+        !self.chain(op).providers.is_empty()
+    }
+}
+
+impl ProviderChain {
+    /// The providers to try, or `Unimplemented` naming the operation and the providers tried.
+    pub fn require(self, op: Operation) -> Result<Vec<Arc<dyn Provider>>> {
+        if self.providers.is_empty() {
+            return Err(crate::error::Error::unimplemented(format!(
+                "operation {op} is not supported by any configured provider (tried: {})",
+                if self.configured.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.configured.join(", ")
+                }
+            )));
+        }
+        Ok(self.providers)
+    }
+}

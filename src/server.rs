@@ -1,0 +1,189 @@
+//! Runs the tonic server and the HTTP bridge side by side, and drains both on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::engine::Engine;
+use crate::grpc::{self, Apis};
+use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::proto::v1::character_service_server::CharacterServiceServer;
+use crate::proto::v1::cover_service_server::CoverServiceServer;
+use crate::proto::v1::editing_service_server::EditingServiceServer;
+use crate::proto::v1::portrait_service_server::PortraitServiceServer;
+use crate::proto::v1::utility_service_server::UtilityServiceServer;
+
+/// A started server: its bound addresses and the handle to stop it.
+pub struct RunningServer {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    grace: Duration,
+}
+
+impl RunningServer {
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, lets requests in flight finish within the grace period, then returns.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after the token is cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let RunningServer {
+            shutdown,
+            tasks,
+            grace,
+            ..
+        } = self;
+        let drain = async {
+            for task in tasks {
+                task.await??;
+            }
+            anyhow::Ok(())
+        };
+        tokio::pin!(drain);
+        tokio::select! {
+            result = &mut drain => result,
+            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Binds both listeners and starts serving; port 0 picks free ports (see the returned addresses).
+pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
+    let engine = Engine::from_settings(&settings)?;
+    let shutdown = CancellationToken::new();
+    let limit = Arc::new(tokio::sync::Semaphore::new(settings.server.concurrency_limit));
+
+    let grpc_listener = TcpListener::bind(settings.server.grpc_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind gRPC on {}: {e}", settings.server.grpc_addr))?;
+    let http_listener = TcpListener::bind(settings.server.http_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind HTTP on {}: {e}", settings.server.http_addr))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let grpc_task = tokio::spawn(serve_grpc(
+        grpc_listener,
+        engine.clone(),
+        settings.clone(),
+        limit.clone(),
+        shutdown.clone(),
+    ));
+    let router = crate::http::router(engine, &settings, limit);
+    let http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http_listener, router)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    tracing::info!(%grpc_addr, %http_addr, "imgforge serving");
+    Ok(RunningServer {
+        grpc_addr,
+        http_addr,
+        shutdown,
+        tasks: vec![grpc_task, http_task],
+        grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+    })
+}
+
+async fn serve_grpc(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    settings: Settings,
+    limit: Arc<tokio::sync::Semaphore>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    grpc::report_health(&health_reporter, &engine).await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    // grpcurl and older tools still ask the v1alpha service.
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let max = settings.server.max_message_bytes;
+    let apis = Apis { engine };
+    Server::builder()
+        .timeout(Duration::from_secs(settings.server.request_timeout_secs))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(TraceLayer::new_for_grpc())
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(limit)),
+        )
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            EditingServiceServer::new(apis.editing())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            UtilityServiceServer::new(apis.utility())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            CharacterServiceServer::new(apis.character())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            CoverServiceServer::new(apis.cover())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            PortraitServiceServer::new(apis.portrait())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.cancelled().await
+        })
+        .await?;
+    Ok(())
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
