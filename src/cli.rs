@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{CliOverrides, ServerOverrides};
 
 #[derive(Debug, Parser)]
-#[command(name = "imgforge", version, about = "Self-hostable gRPC image-processing service")]
+#[command(
+    name = "imgforge",
+    version,
+    about = "Self-hostable gRPC image-processing service"
+)]
 pub struct Cli {
     /// Configuration file (TOML); layered over the embedded defaults.
     #[arg(long, global = true, env = "IMGFORGE_CONFIG")]

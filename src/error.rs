@@ -46,16 +46,18 @@ impl ErrorCode {
         use tonic::Code as G;
         let (grpc, http, name) = match self {
             ErrorCode::InvalidArgument => (G::InvalidArgument, H::BAD_REQUEST, "invalid-argument"),
-            ErrorCode::PayloadTooLarge => {
-                (G::InvalidArgument, H::PAYLOAD_TOO_LARGE, "payload-too-large")
-            }
-            ErrorCode::Unauthenticated => {
-                (G::Unauthenticated, H::UNAUTHORIZED, "unauthenticated")
-            }
+            ErrorCode::PayloadTooLarge => (
+                G::InvalidArgument,
+                H::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+            ),
+            ErrorCode::Unauthenticated => (G::Unauthenticated, H::UNAUTHORIZED, "unauthenticated"),
             ErrorCode::NotFound => (G::NotFound, H::NOT_FOUND, "not-found"),
-            ErrorCode::ResourceExhausted => {
-                (G::ResourceExhausted, H::TOO_MANY_REQUESTS, "resource-exhausted")
-            }
+            ErrorCode::ResourceExhausted => (
+                G::ResourceExhausted,
+                H::TOO_MANY_REQUESTS,
+                "resource-exhausted",
+            ),
             ErrorCode::DeadlineExceeded => {
                 (G::DeadlineExceeded, H::GATEWAY_TIMEOUT, "deadline-exceeded")
             }

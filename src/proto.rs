@@ -7,5 +7,4 @@ pub mod v1 {
 }
 
 /// The encoded descriptor set of every proto file, served by reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    tonic::include_file_descriptor_set!("imgforge_descriptor");
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("imgforge_descriptor");

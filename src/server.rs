@@ -68,10 +68,11 @@ impl RunningServer {
 }
 
 /// Binds both listeners and starts serving; port 0 picks free ports (see the returned addresses).
-pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
-    let engine = Engine::from_settings(&settings)?;
+pub async fn start(mut settings: Settings) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
-    let limit = Arc::new(tokio::sync::Semaphore::new(settings.server.concurrency_limit));
+    let limit = Arc::new(tokio::sync::Semaphore::new(
+        settings.server.concurrency_limit,
+    ));
 
     let grpc_listener = TcpListener::bind(settings.server.grpc_addr)
         .await
@@ -81,6 +82,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         .map_err(|e| anyhow::anyhow!("cannot bind HTTP on {}: {e}", settings.server.http_addr))?;
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
+    // Signed links point at the bridge as bound (port 0 becomes the real port).
+    settings.server.grpc_addr = grpc_addr;
+    settings.server.http_addr = http_addr;
+    let engine = Engine::from_settings(&settings)?;
 
     let grpc_task = tokio::spawn(serve_grpc(
         grpc_listener,
@@ -133,7 +138,9 @@ async fn serve_grpc(
         .layer(
             tower::ServiceBuilder::new()
                 .layer(TraceLayer::new_for_grpc())
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(limit)),
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                    limit,
+                )),
         )
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -184,12 +184,17 @@ impl Settings {
         if self.results.public_base_url.is_empty() {
             format!("http://{}", self.server.http_addr)
         } else {
-            self.results.public_base_url.trim_end_matches('/').to_owned()
+            self.results
+                .public_base_url
+                .trim_end_matches('/')
+                .to_owned()
         }
     }
 }
 
 #[cfg(test)]
+// figment's Jail closures return its large error type by design.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

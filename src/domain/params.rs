@@ -63,8 +63,13 @@ impl ResizeParams {
     pub const LIMIT: u32 = 16_384;
 
     pub fn new(min_dim: Option<i64>, max_dim: Option<i64>, output: OutputSpec) -> Result<Self> {
-        let min_dim = Self::dim("min_dim", min_dim, Self::DEFAULT_MIN_DIM)?;
+        let explicit_min = min_dim.is_some();
         let max_dim = Self::dim("max_dim", max_dim, Self::DEFAULT_MAX_DIM)?;
+        let mut min_dim = Self::dim("min_dim", min_dim, Self::DEFAULT_MIN_DIM)?;
+        // Asking only for `max_dim: 256` means "at most 256": the default lower bound yields.
+        if !explicit_min {
+            min_dim = min_dim.min(max_dim);
+        }
         if min_dim > max_dim {
             return Err(Error::invalid(
                 "min_dim",
@@ -142,6 +147,13 @@ mod tests {
     fn upper_bound_wins_when_both_cannot_hold() {
         assert_eq!(params(512, 1000).target_size(2000, 100), (1000, 50));
         assert_eq!(params(512, 1000).target_size(900, 100), (1000, 111));
+    }
+
+    #[test]
+    fn default_min_dim_yields_to_a_small_max_dim() {
+        let p = ResizeParams::new(None, Some(256), OutputSpec::default()).unwrap();
+        assert_eq!((p.min_dim, p.max_dim), (256, 256));
+        assert_eq!(p.target_size(1000, 500), (256, 128));
     }
 
     #[test]

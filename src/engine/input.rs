@@ -19,7 +19,11 @@ impl InputResolver {
     pub async fn resolve(&self, source: ImageSource, field: &str) -> Result<SourceImage> {
         let bytes = match source {
             ImageSource::Bytes(bytes) => bytes,
-            ImageSource::Url(url) => self.fetcher.fetch(&url).await.map_err(|e| e.or_field(field))?,
+            ImageSource::Url(url) => self
+                .fetcher
+                .fetch(&url)
+                .await
+                .map_err(|e| e.or_field(field))?,
             ImageSource::Upload(id) => self.upload(&id).await.map_err(|e| e.or_field(field))?,
         };
         self.inspect(bytes).map_err(|e| e.or_field(field))

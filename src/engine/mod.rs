@@ -236,6 +236,10 @@ fn conversion_prefix(source: &SourceImage, params: ConvertParams) -> String {
     format!(
         "converted/{}-{}",
         hex::encode(digest),
-        if params.keep_animation { "frames" } else { "first" }
+        if params.keep_animation {
+            "frames"
+        } else {
+            "first"
+        }
     )
 }

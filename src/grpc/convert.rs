@@ -13,13 +13,15 @@ use crate::proto::v1 as pb;
 pub fn image_source(input: Option<pb::ImageInput>, field: &str) -> Result<ImageSource> {
     use pb::image_input::Source;
     match input.and_then(|i| i.source) {
-        Some(Source::Data(data)) if data.is_empty() => {
-            Err(Error::invalid(format!("{field}.data"), format!("{field}.data is empty")))
-        }
+        Some(Source::Data(data)) if data.is_empty() => Err(Error::invalid(
+            format!("{field}.data"),
+            format!("{field}.data is empty"),
+        )),
         Some(Source::Data(data)) => Ok(ImageSource::Bytes(Bytes::from(data))),
-        Some(Source::Url(url)) if url.trim().is_empty() => {
-            Err(Error::invalid(format!("{field}.url"), format!("{field}.url is empty")))
-        }
+        Some(Source::Url(url)) if url.trim().is_empty() => Err(Error::invalid(
+            format!("{field}.url"),
+            format!("{field}.url is empty"),
+        )),
         Some(Source::Url(url)) => Ok(ImageSource::Url(url)),
         Some(Source::UploadId(id)) => Ok(ImageSource::Upload(id)),
         None => Err(Error::invalid(

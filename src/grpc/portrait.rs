@@ -30,7 +30,10 @@ impl PortraitService for PortraitApi {
         &self,
         _request: Request<pb::CreateUserModelRequest>,
     ) -> Result<Response<pb::CreateUserModelResponse>, Status> {
-        Err(unsupported(&self.engine, Operation::PortraitCreateUserModel))
+        Err(unsupported(
+            &self.engine,
+            Operation::PortraitCreateUserModel,
+        ))
     }
 
     async fn list_portrait_styles(

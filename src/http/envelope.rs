@@ -58,10 +58,14 @@ impl IntoResponse for ApiError {
                 (status, Json(body)).into_response()
             }
             Envelope::Seed001 => {
-                let (status, code) = match error.code {
-                    ErrorCode::Unauthenticated => (StatusCode::UNAUTHORIZED, 10401),
-                    _ if status.is_server_error() => (StatusCode::OK, 10500),
-                    _ => (StatusCode::OK, 10400),
+                // Seed 001 answers business errors with HTTP 200; only authentication
+                // failures change the status.
+                let (status, code) = if error.code == ErrorCode::Unauthenticated {
+                    (StatusCode::UNAUTHORIZED, 10401)
+                } else if status.is_server_error() {
+                    (StatusCode::OK, 10500)
+                } else {
+                    (StatusCode::OK, 10400)
                 };
                 let body = json!({
                     "code": code,
@@ -73,9 +77,11 @@ impl IntoResponse for ApiError {
                 });
                 (status, Json(body)).into_response()
             }
-            Envelope::Seed003 => {
-                (status, Json(json!({ "ret": status.as_u16(), "msg": message }))).into_response()
-            }
+            Envelope::Seed003 => (
+                status,
+                Json(json!({ "ret": status.as_u16(), "msg": message })),
+            )
+                .into_response(),
         }
     }
 }

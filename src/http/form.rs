@@ -33,7 +33,10 @@ fn body_error(status: http::StatusCode, message: String) -> Error {
 }
 
 impl Form {
-    pub async fn read(multipart: Result<Multipart, MultipartRejection>, limit: usize) -> Result<Form> {
+    pub async fn read(
+        multipart: Result<Multipart, MultipartRejection>,
+        limit: usize,
+    ) -> Result<Form> {
         let mut multipart = multipart.map_err(|e| {
             body_error(
                 e.status(),
@@ -50,7 +53,10 @@ impl Form {
             let name = field.name().unwrap_or_default().to_owned();
             let file_name = field.file_name().map(str::to_owned);
             let content_type = field.content_type().map(str::to_owned);
-            let bytes = field.bytes().await.map_err(|e| Self::too_large_or(e, limit))?;
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| Self::too_large_or(e, limit))?;
             if file_name.is_some() {
                 form.files.insert(
                     name,
@@ -75,7 +81,10 @@ impl Form {
                 format!("request body exceeds the {limit} byte limit"),
             )
         } else {
-            body_error(e.status(), format!("malformed multipart body: {}", e.body_text()))
+            body_error(
+                e.status(),
+                format!("malformed multipart body: {}", e.body_text()),
+            )
         }
     }
 
@@ -96,7 +105,10 @@ impl Form {
     }
 
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+        self.fields
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
     }
 
     pub fn int(&self, name: &str) -> Result<Option<i64>> {
@@ -132,21 +144,28 @@ impl JsonBody {
     pub fn parse(body: Result<Bytes, BytesRejection>) -> Result<JsonBody> {
         let body = body.map_err(|e| body_error(e.status(), e.body_text()))?;
         if body.is_empty() {
-            return Err(Error::invalid("body", "request body is empty; expected a JSON object"));
+            return Err(Error::invalid(
+                "body",
+                "request body is empty; expected a JSON object",
+            ));
         }
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(map)) => Ok(JsonBody(map)),
             Ok(_) => Err(Error::invalid("body", "request body must be a JSON object")),
-            Err(e) => Err(Error::invalid("body", format!("request body is not valid JSON: {e}"))),
+            Err(e) => Err(Error::invalid(
+                "body",
+                format!("request body is not valid JSON: {e}"),
+            )),
         }
     }
 
     pub fn required_str(&self, name: &str) -> Result<String> {
         match self.0.get(name) {
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-            Some(Value::String(_)) | Some(Value::Null) | None => {
-                Err(Error::invalid(name, format!("missing required parameter {name}")))
-            }
+            Some(Value::String(_)) | Some(Value::Null) | None => Err(Error::invalid(
+                name,
+                format!("missing required parameter {name}"),
+            )),
             Some(other) => Err(Error::invalid(
                 name,
                 format!("{name} must be a string, got {other}"),
@@ -157,9 +176,10 @@ impl JsonBody {
     pub fn int(&self, name: &str) -> Result<Option<i64>> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
-                Error::invalid(name, format!("{name} must be an integer, got {n}"))
-            }),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| Error::invalid(name, format!("{name} must be an integer, got {n}"))),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => parse_int(name, s.trim()).map(Some),
             Some(other) => Err(Error::invalid(

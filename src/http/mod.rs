@@ -28,7 +28,11 @@ pub struct AppState {
     pub max_body_bytes: usize,
 }
 
-pub fn router(engine: Arc<Engine>, settings: &Settings, limit: Arc<tokio::sync::Semaphore>) -> Router {
+pub fn router(
+    engine: Arc<Engine>,
+    settings: &Settings,
+    limit: Arc<tokio::sync::Semaphore>,
+) -> Router {
     let state = AppState {
         engine,
         max_body_bytes: settings.server.max_body_bytes,
@@ -48,8 +52,14 @@ pub fn router(engine: Arc<Engine>, settings: &Settings, limit: Arc<tokio::sync::
         .route("/v1/config/options", post(pending::config_options))
         .route("/v1/agent/ref-image", post(pending::agent_ref_image))
         .route("/cloud/upload_file", post(pending::upload_file))
-        .route("/cloud/aigc_user_model_create", post(pending::user_model_create))
-        .route("/cloud/aigc_product_brief_query", get(pending::product_brief_query))
+        .route(
+            "/cloud/aigc_user_model_create",
+            post(pending::user_model_create),
+        )
+        .route(
+            "/cloud/aigc_product_brief_query",
+            get(pending::product_brief_query),
+        )
         .route("/cloud/aigc_task_create", post(pending::task_create))
         .route("/cloud/aigc_task_query", post(pending::task_query))
         .route("/blobs/{*key}", get(blobs::get_blob))
@@ -62,7 +72,9 @@ pub fn router(engine: Arc<Engine>, settings: &Settings, limit: Arc<tokio::sync::
                     http::StatusCode::GATEWAY_TIMEOUT,
                     Duration::from_secs(settings.server.request_timeout_secs),
                 ))
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(limit)),
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                    limit,
+                )),
         )
         .with_state(state)
 }

@@ -35,13 +35,37 @@ pending_route!(change_bg, Envelope::Seed002, Operation::ChangeBackground);
 pending_route!(change_cloth, Envelope::Seed002, Operation::ChangeClothes);
 pending_route!(expand, Envelope::Seed002, Operation::Expand);
 pending_route!(fix, Envelope::Seed002, Operation::Fix);
-pending_route!(remove_watermark, Envelope::Seed002, Operation::RemoveWatermark);
-pending_route!(create_character, Envelope::Seed000, Operation::CreateCharacter);
+pending_route!(
+    remove_watermark,
+    Envelope::Seed002,
+    Operation::RemoveWatermark
+);
+pending_route!(
+    create_character,
+    Envelope::Seed000,
+    Operation::CreateCharacter
+);
 pending_route!(agent_cover, Envelope::Seed001, Operation::GenerateCover);
 pending_route!(config_options, Envelope::Seed001, Operation::CoverOptions);
-pending_route!(agent_ref_image, Envelope::Seed001, Operation::UploadReferenceImage);
+pending_route!(
+    agent_ref_image,
+    Envelope::Seed001,
+    Operation::UploadReferenceImage
+);
 pending_route!(upload_file, Envelope::Seed003, Operation::PortraitUpload);
-pending_route!(user_model_create, Envelope::Seed003, Operation::PortraitCreateUserModel);
-pending_route!(product_brief_query, Envelope::Seed003, Operation::PortraitListStyles);
-pending_route!(task_create, Envelope::Seed003, Operation::PortraitCreateTask);
+pending_route!(
+    user_model_create,
+    Envelope::Seed003,
+    Operation::PortraitCreateUserModel
+);
+pending_route!(
+    product_brief_query,
+    Envelope::Seed003,
+    Operation::PortraitListStyles
+);
+pending_route!(
+    task_create,
+    Envelope::Seed003,
+    Operation::PortraitCreateTask
+);
 pending_route!(task_query, Envelope::Seed003, Operation::PortraitQueryTask);

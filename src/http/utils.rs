@@ -52,7 +52,12 @@ pub async fn photo_resize_url(
     .map_err(fail)?;
     let outcome = state
         .engine
-        .resize(ImageSource::Url(url), "image_url", params, Some(Delivery::Inline))
+        .resize(
+            ImageSource::Url(url),
+            "image_url",
+            params,
+            Some(Delivery::Inline),
+        )
         .await
         .map_err(fail)?;
     Ok(Json(outcome.into()))
@@ -76,7 +81,12 @@ pub async fn photo_resize(
     .map_err(fail)?;
     let outcome = state
         .engine
-        .resize(ImageSource::Bytes(image), "image", params, Some(Delivery::Inline))
+        .resize(
+            ImageSource::Bytes(image),
+            "image",
+            params,
+            Some(Delivery::Inline),
+        )
         .await
         .map_err(fail)?;
     Ok(Json(outcome.into()))

@@ -6,7 +6,7 @@ use image::{DynamicImage, ImageError, ImageReader};
 
 use crate::domain::{ImageFormat, ImageLimits};
 use crate::error::{Error, ErrorCode, Result};
-use crate::media::{sniff, svg};
+use crate::media::{frames, sniff, svg};
 
 /// The widest pixel any decoder can produce (RGBA, 32-bit float per channel). Allocation caps
 /// derived from `max_pixels` use it so that no image within the pixel limit trips them.
@@ -36,14 +36,19 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(ImageFormat, Dynami
     let image = match format {
         // Rasterising checks the size itself; probing first would parse the document twice.
         ImageFormat::Svg => DynamicImage::ImageRgba8(svg::rasterize(bytes, limits)?),
+        // The tiff crate reads planar and float pages that image's TIFF decoder refuses, and
+        // checks each page's size itself.
+        ImageFormat::Tiff => frames::tiff_pages(bytes, limits, false)?.remove(0),
         ImageFormat::Png
         | ImageFormat::Jpeg
         | ImageFormat::Webp
         | ImageFormat::Gif
-        | ImageFormat::Bmp
-        | ImageFormat::Tiff => {
+        | ImageFormat::Bmp => {
             let (width, height) = header_dimensions(bytes, format)?;
             check_dimensions(width, height, limits)?;
+            if format == ImageFormat::Jpeg {
+                check_jpeg_complete(bytes)?;
+            }
             decode_raster(bytes, format, limits)?
         }
     };
@@ -92,6 +97,9 @@ pub(crate) fn decoder_limits(limits: &ImageLimits) -> image::Limits {
 
 /// Width and height as the header states them, without decoding pixels.
 fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32)> {
+    if format == ImageFormat::Tiff {
+        return frames::tiff_dimensions(bytes);
+    }
     let mut reader = raster_reader(bytes, format)?;
     // Unlimited here so an oversized image gets our message, which names the limits, rather
     // than the decoder's.
@@ -111,6 +119,76 @@ fn raster_reader(bytes: &[u8], format: ImageFormat) -> Result<ImageReader<Cursor
     let theirs = image_format(format)
         .ok_or_else(|| Error::internal(format!("{} is not a raster format", format.name())))?;
     Ok(ImageReader::with_format(Cursor::new(bytes), theirs))
+}
+
+/// Refuses a JPEG whose data ends before its end-of-image marker. image's JPEG decoder
+/// (zune-jpeg, lenient mode) fills the missing rows with grey instead of failing, so a cut-off
+/// download would otherwise come back as a half-grey picture.
+fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
+    match jpeg_end(bytes) {
+        JpegEnd::Complete | JpegEnd::Unknown => Ok(()),
+        JpegEnd::Truncated => Err(Error::new(
+            ErrorCode::InvalidArgument,
+            "the jpeg image is truncated or corrupt: the data ends before the end-of-image marker",
+        )),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum JpegEnd {
+    /// The end-of-image marker was reached by walking the segments.
+    Complete,
+    /// The data ran out inside a segment or scan.
+    Truncated,
+    /// The structure is unusual; leave the verdict to the decoder.
+    Unknown,
+}
+
+/// Walks the JPEG marker segments and entropy-coded scans up to the end-of-image marker.
+fn jpeg_end(bytes: &[u8]) -> JpegEnd {
+    const SOS: u8 = 0xda;
+    const EOI: u8 = 0xd9;
+    let mut at = 2; // past SOI
+    loop {
+        // Markers may be preceded by any number of 0xff fill bytes.
+        while bytes.get(at) == Some(&0xff) && bytes.get(at + 1) == Some(&0xff) {
+            at += 1;
+        }
+        let marker = match (bytes.get(at), bytes.get(at + 1)) {
+            (Some(0xff), Some(&marker)) => marker,
+            (None, _) | (Some(0xff), None) => return JpegEnd::Truncated,
+            (Some(_), _) => return JpegEnd::Unknown,
+        };
+        at += 2;
+        match marker {
+            EOI => return JpegEnd::Complete,
+            // Standalone markers carry no length.
+            0x01 | 0xd0..=0xd7 => continue,
+            _ => {}
+        }
+        let Some(length) = bytes.get(at..at + 2) else {
+            return JpegEnd::Truncated;
+        };
+        at += usize::from(u16::from_be_bytes([length[0], length[1]]));
+        if at > bytes.len() {
+            return JpegEnd::Truncated;
+        }
+        if marker == SOS {
+            // Entropy-coded data runs to the next marker that is not a stuffed 0xff00 or a
+            // restart marker.
+            loop {
+                let Some(offset) = bytes[at..].iter().position(|&b| b == 0xff) else {
+                    return JpegEnd::Truncated;
+                };
+                at += offset;
+                match bytes.get(at + 1) {
+                    None => return JpegEnd::Truncated,
+                    Some(0x00 | 0xd0..=0xd7 | 0xff) => at += 1,
+                    Some(_) => break,
+                }
+            }
+        }
+    }
 }
 
 /// image's name for one of our raster formats; `None` for SVG, which image does not read.
@@ -148,11 +226,19 @@ pub(crate) fn decoding_error(format: ImageFormat, err: ImageError) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
     use crate::media::testdata;
+
+    /// The error of a call that must fail, without printing a decoded image if it did not.
+    fn refused<T>(result: Result<T>, why: &str) -> Error {
+        match result {
+            Ok(_) => panic!("{why}"),
+            Err(err) => err,
+        }
+    }
 
     /// A PNG chunk with its length and CRC.
     fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
@@ -179,7 +265,7 @@ mod tests {
 
     /// A well-formed PNG header for an RGBA image of the given size, with a tiny IDAT: enough
     /// for a decoder to believe it and try to allocate the pixels.
-    fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    pub(crate) fn png_claiming(width: u32, height: u32) -> Vec<u8> {
         let mut ihdr = Vec::new();
         ihdr.extend_from_slice(&width.to_be_bytes());
         ihdr.extend_from_slice(&height.to_be_bytes());
@@ -201,13 +287,13 @@ mod tests {
         let limits = ImageLimits::default();
         let started = Instant::now();
 
-        let err = probe(&bytes, &limits).expect_err("probe must refuse");
+        let err = refused(probe(&bytes, &limits), "probe must refuse");
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
         assert_eq!(
             err.message,
             "image is 50000x50000 (2500000000 pixels); the limit is 16384x16384 and 50000000 pixels"
         );
-        let err = decode(&bytes, &limits).expect_err("decode must refuse");
+        let err = refused(decode(&bytes, &limits), "decode must refuse");
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
 
         assert!(
@@ -222,7 +308,10 @@ mod tests {
             max_pixels: 100,
             ..ImageLimits::default()
         };
-        let err = probe(&png_claiming(20, 20), &limits).unwrap_err();
+        let err = refused(
+            probe(&png_claiming(20, 20), &limits),
+            "the input must be refused",
+        );
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
         assert!(err.message.contains("(400 pixels)"), "{}", err.message);
     }
@@ -233,7 +322,10 @@ mod tests {
             max_input_bytes: 10,
             ..ImageLimits::default()
         };
-        let err = probe(&png_claiming(1, 1), &limits).unwrap_err();
+        let err = refused(
+            probe(&png_claiming(1, 1), &limits),
+            "the input must be refused",
+        );
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
         assert!(
             err.message.ends_with("the limit is 10 bytes"),
@@ -248,7 +340,7 @@ mod tests {
             return;
         };
         let truncated = &bytes[..bytes.len() / 2];
-        let err = decode(truncated, &ImageLimits::default()).expect_err("must refuse");
+        let err = refused(decode(truncated, &ImageLimits::default()), "must refuse");
         assert_eq!(err.code, ErrorCode::InvalidArgument);
         assert!(
             err.message
@@ -259,11 +351,37 @@ mod tests {
     }
 
     #[test]
+    fn accepts_complete_jpegs_with_trailing_bytes() {
+        for name in ["astronaut.jpg", "rocket.jpg", "hubble_deep_field.jpg"] {
+            let Some(mut bytes) = testdata::read(name) else {
+                return;
+            };
+            assert_eq!(jpeg_end(&bytes), JpegEnd::Complete, "{name}");
+            // Some cameras and editors append data after the end-of-image marker.
+            bytes.extend_from_slice(b"trailing");
+            assert!(decode(&bytes, &ImageLimits::default()).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn finds_the_cut_in_every_truncated_jpeg() {
+        let Some(bytes) = testdata::read("astronaut.jpg") else {
+            return;
+        };
+        for len in (3..bytes.len() - 1).step_by(997).chain([bytes.len() - 1]) {
+            assert_eq!(jpeg_end(&bytes[..len]), JpegEnd::Truncated, "cut at {len}");
+        }
+    }
+
+    #[test]
     fn reports_truncated_png() {
         let Some(bytes) = testdata::read("astronaut.png") else {
             return;
         };
-        let err = decode(&bytes[..bytes.len() / 2], &ImageLimits::default()).unwrap_err();
+        let err = refused(
+            decode(&bytes[..bytes.len() / 2], &ImageLimits::default()),
+            "the input must be refused",
+        );
         assert_eq!(err.code, ErrorCode::InvalidArgument);
         assert!(
             err.message

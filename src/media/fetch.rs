@@ -76,12 +76,8 @@ impl UrlFetcher {
 
     /// Fetches `url` (http or https), refusing forbidden addresses on every hop.
     pub async fn fetch(&self, url: &str) -> Result<Bytes> {
-        let original = Url::parse(url).map_err(|e| {
-            Error::new(
-                ErrorCode::InvalidArgument,
-                format!("cannot parse URL {url:?}: {e}"),
-            )
-        })?;
+        let original =
+            Url::parse(url).map_err(|e| invalid(format!("cannot parse URL {url:?}: {e}")))?;
         // The deadline covers the whole fetch, redirects included, not each request.
         match tokio::time::timeout(self.timeout, self.fetch_following_redirects(&original)).await {
             Ok(result) => result,
@@ -120,8 +116,7 @@ impl UrlFetcher {
                     self.max_redirects
                 )));
             }
-            let next = redirect_target(&response, &hop)?;
-            current = next;
+            current = redirect_target(&response, &hop)?;
             redirect += 1;
         }
     }

@@ -4,7 +4,8 @@ use std::io::Cursor;
 
 use image::codecs::gif::GifDecoder;
 use image::{AnimationDecoder, DynamicImage, ImageBuffer, ImageDecoder};
-use tiff::decoder::{Decoder as TiffDecoder, DecodingResult};
+use tiff::decoder::{ChunkType, Decoder as TiffDecoder};
+use tiff::tags::Tag;
 use tiff::{ColorType as TiffColor, TiffError};
 
 use crate::domain::{ImageFormat, ImageLimits};
@@ -17,8 +18,9 @@ use crate::media::{decode, probe};
 /// bound on memory at all.
 const ALL_FRAMES_PIXEL_FACTOR: u64 = 4;
 
-/// The widest sample the TIFF pages we convert use (RGBA, 16 bits per channel).
-const MAX_TIFF_BYTES_PER_PIXEL: u64 = 8;
+/// The widest pixel a TIFF page we convert may decode to (RGBA, 64-bit float per channel),
+/// so that no page within the pixel limit trips the byte caps derived from it.
+const MAX_BYTES_PER_PIXEL: u64 = 32;
 
 /// All frames (GIF, fully composited) or pages (TIFF) when `all`, else only the first.
 pub fn decode_frames(
@@ -34,7 +36,7 @@ pub fn decode_frames(
     let (format, _, _) = probe(bytes, limits)?;
     let frames = match format {
         ImageFormat::Gif => gif_frames(bytes, limits)?,
-        ImageFormat::Tiff => tiff_pages(bytes, limits)?,
+        ImageFormat::Tiff => tiff_pages(bytes, limits, true)?,
         ImageFormat::Png
         | ImageFormat::Jpeg
         | ImageFormat::Webp
@@ -124,12 +126,22 @@ fn gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<DynamicImage>> {
     Ok(frames)
 }
 
-/// Reads every page with the tiff crate directly: image's TIFF decoder stops at the first.
-fn tiff_pages(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<DynamicImage>> {
+/// The size of the first TIFF page from its directory alone. image's TIFF decoder refuses
+/// files it cannot decode (planar, float64) even when only asked for their size.
+pub(crate) fn tiff_dimensions(bytes: &[u8]) -> Result<(u32, u32)> {
+    let mut decoder = TiffDecoder::new(Cursor::new(bytes)).map_err(tiff_error)?;
+    decoder.dimensions().map_err(tiff_error)
+}
+
+/// Every page (or only the first unless `all`), read with the tiff crate directly: image's
+/// TIFF decoder stops at the first page and cannot read planar or float64 samples.
+pub(crate) fn tiff_pages(
+    bytes: &[u8],
+    limits: &ImageLimits,
+    all: bool,
+) -> Result<Vec<DynamicImage>> {
     let mut tiff_limits = tiff::decoder::Limits::default();
-    tiff_limits.decoding_buffer_size =
-        usize::try_from(limits.max_pixels.saturating_mul(MAX_TIFF_BYTES_PER_PIXEL))
-            .unwrap_or(usize::MAX);
+    tiff_limits.decoding_buffer_size = max_page_bytes(limits);
     let mut decoder = TiffDecoder::new(Cursor::new(bytes))
         .map_err(tiff_error)?
         .with_limits(tiff_limits);
@@ -138,21 +150,8 @@ fn tiff_pages(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<DynamicImage>> {
     loop {
         let (width, height) = decoder.dimensions().map_err(tiff_error)?;
         budget.admit(width, height)?;
-        let color = decoder.colortype().map_err(tiff_error)?;
-        let page = pages.len() + 1;
-        // Refuse an unreadable colour type before spending time decoding the page.
-        if !is_convertible(color) {
-            return Err(unsupported_color(page, color));
-        }
-        let data = decoder.read_image().map_err(tiff_error)?;
-        let image = to_dynamic(width, height, color, data).ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidArgument,
-                format!("the tiff image is truncated or corrupt: page {page} has the wrong amount of pixel data"),
-            )
-        })?;
-        pages.push(image);
-        if !decoder.more_images() {
+        pages.push(read_tiff_page(&mut decoder, limits, pages.len() + 1)?);
+        if !all || !decoder.more_images() {
             break;
         }
         decoder.next_image().map_err(tiff_error)?;
@@ -160,65 +159,302 @@ fn tiff_pages(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<DynamicImage>> {
     Ok(pages)
 }
 
-fn is_convertible(color: TiffColor) -> bool {
-    matches!(
-        color,
-        TiffColor::Gray(1 | 2 | 4 | 8 | 16)
-            | TiffColor::GrayA(8 | 16)
-            | TiffColor::RGB(8 | 16)
-            | TiffColor::RGBA(8 | 16)
-            | TiffColor::CMYK(8)
-    )
+fn max_page_bytes(limits: &ImageLimits) -> usize {
+    let bytes = limits.max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL);
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
-fn unsupported_color(page: usize, color: TiffColor) -> Error {
-    Error::new(
-        ErrorCode::InvalidArgument,
-        format!("the tiff image uses a colour type imgforge cannot read on page {page}: {color:?}"),
-    )
+/// How a page's channels are arranged.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Channels {
+    Gray,
+    GrayAlpha,
+    Rgb,
+    Rgba,
+    Cmyk,
 }
 
-/// Wraps decoded samples in the matching image buffer; `None` if their count is wrong.
-fn to_dynamic(
-    width: u32,
-    height: u32,
-    color: TiffColor,
-    data: DecodingResult,
-) -> Option<DynamicImage> {
-    let image = match (color, data) {
-        (TiffColor::Gray(8), DecodingResult::U8(v)) => {
-            DynamicImage::ImageLuma8(ImageBuffer::from_raw(width, height, v)?)
+impl Channels {
+    fn count(self) -> usize {
+        match self {
+            Channels::Gray => 1,
+            Channels::GrayAlpha => 2,
+            Channels::Rgb => 3,
+            Channels::Rgba | Channels::Cmyk => 4,
         }
-        (TiffColor::Gray(bits @ (1 | 2 | 4)), DecodingResult::U8(v)) => DynamicImage::ImageLuma8(
-            ImageBuffer::from_raw(width, height, unpack_gray(&v, width, height, bits)?)?,
-        ),
-        (TiffColor::Gray(16), DecodingResult::U16(v)) => {
-            DynamicImage::ImageLuma16(ImageBuffer::from_raw(width, height, v)?)
+    }
+}
+
+/// How one sample is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Sample {
+    /// 1, 2 or 4 bits, rows padded to whole bytes.
+    Packed(u8),
+    U8,
+    U16,
+    F32,
+    F64,
+}
+
+impl Sample {
+    fn bytes(self) -> usize {
+        match self {
+            Sample::Packed(_) | Sample::U8 => 1,
+            Sample::U16 => 2,
+            Sample::F32 => 4,
+            Sample::F64 => 8,
         }
-        (TiffColor::GrayA(8), DecodingResult::U8(v)) => {
-            DynamicImage::ImageLumaA8(ImageBuffer::from_raw(width, height, v)?)
-        }
-        (TiffColor::GrayA(16), DecodingResult::U16(v)) => {
-            DynamicImage::ImageLumaA16(ImageBuffer::from_raw(width, height, v)?)
-        }
-        (TiffColor::RGB(8), DecodingResult::U8(v)) => {
-            DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, v)?)
-        }
-        (TiffColor::RGB(16), DecodingResult::U16(v)) => {
-            DynamicImage::ImageRgb16(ImageBuffer::from_raw(width, height, v)?)
-        }
-        (TiffColor::RGBA(8), DecodingResult::U8(v)) => {
-            DynamicImage::ImageRgba8(ImageBuffer::from_raw(width, height, v)?)
-        }
-        (TiffColor::RGBA(16), DecodingResult::U16(v)) => {
-            DynamicImage::ImageRgba16(ImageBuffer::from_raw(width, height, v)?)
-        }
-        (TiffColor::CMYK(8), DecodingResult::U8(v)) => {
-            DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, cmyk_to_rgb(&v))?)
-        }
+    }
+}
+
+const SAMPLE_FORMAT_UINT: u16 = 1;
+const SAMPLE_FORMAT_FLOAT: u16 = 3;
+const PLANAR_CONFIGURATION_SEPARATE: u16 = 2;
+
+fn read_tiff_page(
+    decoder: &mut TiffDecoder<Cursor<&[u8]>>,
+    limits: &ImageLimits,
+    page: usize,
+) -> Result<DynamicImage> {
+    let (width, height) = decoder.dimensions().map_err(tiff_error)?;
+    let color = decoder.colortype().map_err(tiff_error)?;
+    let sample_format = decoder
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
+        .map_err(tiff_error)?
+        .and_then(|formats| formats.first().copied())
+        .unwrap_or(SAMPLE_FORMAT_UINT);
+    // Refuse what cannot be converted before spending time and memory decoding it.
+    let (channels, sample) = page_layout(color, sample_format).ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the tiff image uses a colour type imgforge cannot read on page {page}: \
+                 {color:?} with sample format {sample_format}"
+            ),
+        )
+    })?;
+    let pixels = usize::try_from(u64::from(width) * u64::from(height)).unwrap_or(usize::MAX);
+    let needed = pixels
+        .saturating_mul(channels.count())
+        .saturating_mul(sample.bytes());
+    if needed > max_page_bytes(limits) {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("tiff page {page} would decode to {needed} bytes, more than the limit allows"),
+        ));
+    }
+    let planar = decoder
+        .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
+        .map_err(tiff_error)?
+        == Some(PLANAR_CONFIGURATION_SEPARATE);
+    let samples = if planar {
+        read_planar(decoder, channels, sample, page)?
+    } else {
+        let layout = decoder.image_buffer_layout().map_err(tiff_error)?;
+        let mut buffer = vec![0u8; layout.len];
+        decoder.read_image_bytes(&mut buffer).map_err(tiff_error)?;
+        buffer
+    };
+    page_image(width, height, channels, sample, samples).ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the tiff image is truncated or corrupt: page {page} has the wrong amount of pixel data"
+            ),
+        )
+    })
+}
+
+fn page_layout(color: TiffColor, sample_format: u16) -> Option<(Channels, Sample)> {
+    let (channels, bits) = match color {
+        TiffColor::Gray(bits) => (Channels::Gray, bits),
+        TiffColor::GrayA(bits) => (Channels::GrayAlpha, bits),
+        TiffColor::RGB(bits) => (Channels::Rgb, bits),
+        TiffColor::RGBA(bits) => (Channels::Rgba, bits),
+        TiffColor::CMYK(bits) => (Channels::Cmyk, bits),
+        TiffColor::Palette(_)
+        | TiffColor::CMYKA(_)
+        | TiffColor::YCbCr(_)
+        | TiffColor::Multiband { .. } => return None,
+        // Colour types added to the tiff crate after this was written.
         _ => return None,
     };
+    let sample = match (sample_format, bits) {
+        (SAMPLE_FORMAT_UINT, 1 | 2 | 4) if channels == Channels::Gray => Sample::Packed(bits),
+        (SAMPLE_FORMAT_UINT, 8) => Sample::U8,
+        (SAMPLE_FORMAT_UINT, 16) => Sample::U16,
+        (SAMPLE_FORMAT_FLOAT, 32) if channels != Channels::Cmyk => Sample::F32,
+        (SAMPLE_FORMAT_FLOAT, 64) if channels != Channels::Cmyk => Sample::F64,
+        _ => return None,
+    };
+    Some((channels, sample))
+}
+
+/// Reads a page stored one plane per channel (PlanarConfiguration 2) and interleaves it,
+/// which the tiff crate's `read_image` does not do (it returns the first plane only).
+fn read_planar(
+    decoder: &mut TiffDecoder<Cursor<&[u8]>>,
+    channels: Channels,
+    sample: Sample,
+    page: usize,
+) -> Result<Vec<u8>> {
+    let unsupported = |what: &str| {
+        Error::new(
+            ErrorCode::InvalidArgument,
+            format!("the tiff image uses a feature imgforge cannot read on page {page}: {what}"),
+        )
+    };
+    if matches!(sample, Sample::Packed(_)) {
+        return Err(unsupported("planar samples under 8 bits"));
+    }
+    if decoder.get_chunk_type() == ChunkType::Tile {
+        return Err(unsupported("planar tiles"));
+    }
+    let (width, height) = decoder.dimensions().map_err(tiff_error)?;
+    let (width, height) = (width as usize, height as usize);
+    let sample_bytes = sample.bytes();
+    let row_bytes = width * sample_bytes;
+    let plane_bytes = row_bytes * height;
+    // The tiff crate has checked that the strip offsets match this layout.
+    let rows_per_strip = (decoder.chunk_dimensions().1 as usize).max(1);
+    let strips_per_plane = height.saturating_sub(1) / rows_per_strip + 1;
+    let strips = strips_per_plane * channels.count();
+    let mut planes = vec![0u8; plane_bytes * channels.count()];
+    for strip in 0..strips {
+        let plane = strip / strips_per_plane;
+        let first_row = (strip % strips_per_plane) * rows_per_strip;
+        let strip_index = u32::try_from(strip).map_err(|_| corrupt_page(page))?;
+        let rows = decoder.chunk_data_dimensions(strip_index).1 as usize;
+        let start = plane * plane_bytes + first_row * row_bytes;
+        let target = planes
+            .get_mut(start..start + rows * row_bytes)
+            .ok_or_else(|| corrupt_page(page))?;
+        decoder
+            .read_chunk_bytes(strip_index, target)
+            .map_err(tiff_error)?;
+    }
+    let mut interleaved = vec![0u8; planes.len()];
+    let pixel_bytes = sample_bytes * channels.count();
+    for (channel, plane) in planes.chunks_exact(plane_bytes).enumerate() {
+        for (pixel, value) in plane.chunks_exact(sample_bytes).enumerate() {
+            let at = pixel * pixel_bytes + channel * sample_bytes;
+            interleaved[at..at + sample_bytes].copy_from_slice(value);
+        }
+    }
+    Ok(interleaved)
+}
+
+fn corrupt_page(page: usize) -> Error {
+    Error::new(
+        ErrorCode::InvalidArgument,
+        format!("the tiff image is truncated or corrupt: page {page} has inconsistent strips"),
+    )
+}
+
+/// Wraps a page's samples (native-endian bytes, channels interleaved) in the matching image
+/// buffer; `None` if their count does not match the size.
+fn page_image(
+    width: u32,
+    height: u32,
+    channels: Channels,
+    sample: Sample,
+    bytes: Vec<u8>,
+) -> Option<DynamicImage> {
+    let image = match sample {
+        Sample::Packed(bits) => {
+            let gray = unpack_gray(&bytes, width, height, bits)?;
+            DynamicImage::ImageLuma8(ImageBuffer::from_raw(width, height, gray)?)
+        }
+        Sample::U8 => match channels {
+            Channels::Gray => {
+                DynamicImage::ImageLuma8(ImageBuffer::from_raw(width, height, bytes)?)
+            }
+            Channels::GrayAlpha => {
+                DynamicImage::ImageLumaA8(ImageBuffer::from_raw(width, height, bytes)?)
+            }
+            Channels::Rgb => DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, bytes)?),
+            Channels::Rgba => {
+                DynamicImage::ImageRgba8(ImageBuffer::from_raw(width, height, bytes)?)
+            }
+            Channels::Cmyk => DynamicImage::ImageRgb8(ImageBuffer::from_raw(
+                width,
+                height,
+                cmyk_to_rgb(&bytes, u8::MAX),
+            )?),
+        },
+        Sample::U16 => {
+            let samples: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+                .collect();
+            match channels {
+                Channels::Gray => {
+                    DynamicImage::ImageLuma16(ImageBuffer::from_raw(width, height, samples)?)
+                }
+                Channels::GrayAlpha => {
+                    DynamicImage::ImageLumaA16(ImageBuffer::from_raw(width, height, samples)?)
+                }
+                Channels::Rgb => {
+                    DynamicImage::ImageRgb16(ImageBuffer::from_raw(width, height, samples)?)
+                }
+                Channels::Rgba => {
+                    DynamicImage::ImageRgba16(ImageBuffer::from_raw(width, height, samples)?)
+                }
+                Channels::Cmyk => DynamicImage::ImageRgb16(ImageBuffer::from_raw(
+                    width,
+                    height,
+                    cmyk_to_rgb(&samples, u16::MAX),
+                )?),
+            }
+        }
+        Sample::F32 | Sample::F64 => {
+            let samples: Vec<f32> = if sample == Sample::F32 {
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            } else {
+                bytes
+                    .chunks_exact(8)
+                    .map(|b| {
+                        let mut raw = [0u8; 8];
+                        raw.copy_from_slice(b);
+                        f64::from_ne_bytes(raw) as f32
+                    })
+                    .collect()
+            };
+            float_image(width, height, channels, samples)?
+        }
+    };
     Some(image)
+}
+
+/// Float samples are taken as 0.0–1.0. image has float buffers only for RGB and RGBA, so grey
+/// becomes 16-bit, which keeps more precision than any output format.
+fn float_image(
+    width: u32,
+    height: u32,
+    channels: Channels,
+    samples: Vec<f32>,
+) -> Option<DynamicImage> {
+    let to_u16 = |v: f32| (v.clamp(0.0, 1.0) * f32::from(u16::MAX)).round() as u16;
+    Some(match channels {
+        Channels::Gray => DynamicImage::ImageLuma16(ImageBuffer::from_raw(
+            width,
+            height,
+            samples.into_iter().map(to_u16).collect(),
+        )?),
+        Channels::GrayAlpha => DynamicImage::ImageLumaA16(ImageBuffer::from_raw(
+            width,
+            height,
+            samples.into_iter().map(to_u16).collect(),
+        )?),
+        Channels::Rgb => DynamicImage::ImageRgb32F(ImageBuffer::from_raw(width, height, samples)?),
+        Channels::Rgba => {
+            DynamicImage::ImageRgba32F(ImageBuffer::from_raw(width, height, samples)?)
+        }
+        Channels::Cmyk => return None,
+    })
 }
 
 /// Expands 1-, 2- or 4-bit grey samples (rows padded to whole bytes) to 8 bits.
@@ -245,13 +481,17 @@ fn unpack_gray(packed: &[u8], width: u32, height: u32, bits: u8) -> Option<Vec<u
 
 /// Naive CMYK to RGB without a colour profile: good enough for a preview or a resize, and
 /// what image's own TIFF decoder does.
-fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+fn cmyk_to_rgb<T>(cmyk: &[T], max: T) -> Vec<T>
+where
+    T: Copy + Into<u32> + TryFrom<u32>,
+{
+    let max_value: u32 = max.into();
     let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
     for pixel in cmyk.chunks_exact(4) {
-        let white = 255 - u16::from(pixel[3]);
+        let white = max_value - pixel[3].into();
         for &ink in &pixel[..3] {
-            let value = (255 - u16::from(ink)) * white / 255;
-            rgb.push(u8::try_from(value).unwrap_or(u8::MAX));
+            let value = (max_value - ink.into()) * white / max_value;
+            rgb.push(T::try_from(value).unwrap_or(max));
         }
     }
     rgb
@@ -281,6 +521,14 @@ fn tiff_error(err: TiffError) -> Error {
 mod tests {
     use super::*;
     use crate::media::testdata;
+
+    /// The error of a call that must fail, without printing a decoded image if it did not.
+    fn refused<T>(result: Result<T>, why: &str) -> Error {
+        match result {
+            Ok(_) => panic!("{why}"),
+            Err(err) => err,
+        }
+    }
 
     #[test]
     fn splits_every_gif_frame() {
@@ -322,7 +570,7 @@ mod tests {
             max_frames: 2,
             ..ImageLimits::default()
         };
-        let err = decode_frames(&bytes, &limits, true).expect_err("more than 2 frames");
+        let err = refused(decode_frames(&bytes, &limits, true), "more than 2 frames");
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
         assert_eq!(err.message, "animation has more than 2 frames");
         // Only asking for the first frame is never refused for the count.
@@ -344,7 +592,7 @@ mod tests {
         let (_, all) = decode_frames(&bytes, &ImageLimits::default(), true).unwrap();
         let result = decode_frames(&bytes, &limits, true);
         if all.len() as u64 > ALL_FRAMES_PIXEL_FACTOR {
-            let err = result.expect_err("over the total pixel budget");
+            let err = refused(result, "over the total pixel budget");
             assert_eq!(err.code, ErrorCode::PayloadTooLarge);
             assert!(
                 err.message.contains("add up to more than"),
@@ -361,19 +609,61 @@ mod tests {
         let Some(bytes) = testdata::read("multipage_rgb.tif") else {
             return;
         };
+        // Two 10x10 RGB pages of 64-bit floats, one plane per channel.
         let (format, pages) = decode_frames(&bytes, &ImageLimits::default(), true).unwrap();
         assert_eq!(format, ImageFormat::Tiff);
-        assert!(
-            pages.len() > 1,
-            "the file has several pages, got {}",
-            pages.len()
-        );
+        assert_eq!(pages.len(), 2);
+        for page in &pages {
+            assert_eq!((page.width(), page.height()), (10, 10));
+            assert_eq!(page.color(), image::ColorType::Rgb32F);
+        }
+        assert_ne!(pages[0], pages[1], "pages are read, not repeated");
         let (_, first) = decode(&bytes, &ImageLimits::default()).unwrap();
-        assert_eq!(
-            pages[0].to_rgb8(),
-            first.to_rgb8(),
-            "page 1 matches image's decoder"
-        );
+        assert_eq!(pages[0], first, "decode returns the first page");
+    }
+
+    /// A TIFF with one page per image, written by the tiff crate's encoder.
+    fn tiff_of<C: tiff::encoder::colortype::ColorType>(pages: &[(u32, u32, &[C::Inner])]) -> Vec<u8>
+    where
+        [C::Inner]: tiff::encoder::TiffValue,
+    {
+        let mut out = Cursor::new(Vec::new());
+        let mut encoder = tiff::encoder::TiffEncoder::new(&mut out).unwrap();
+        for (width, height, data) in pages {
+            encoder.write_image::<C>(*width, *height, data).unwrap();
+        }
+        out.into_inner()
+    }
+
+    #[test]
+    fn reads_sixteen_bit_and_cmyk_pages() {
+        let gray: Vec<u16> = (0..12).map(|v| v * 5000).collect();
+        let cmyk: Vec<u8> = [0, 0, 0, 0, 255, 0, 0, 0].repeat(3);
+        let mut bytes = tiff_of::<tiff::encoder::colortype::Gray16>(&[(4, 3, &gray)]);
+        let (_, pages) = decode_frames(&bytes, &ImageLimits::default(), true).unwrap();
+        assert_eq!(pages[0].as_luma16().unwrap().as_raw(), &gray);
+
+        bytes = tiff_of::<tiff::encoder::colortype::CMYK8>(&[(2, 3, &cmyk)]);
+        let (_, pages) = decode_frames(&bytes, &ImageLimits::default(), true).unwrap();
+        let rgb = pages[0].as_rgb8().unwrap();
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(rgb.get_pixel(1, 0).0, [0, 255, 255]);
+    }
+
+    #[test]
+    fn refuses_a_tiff_page_over_the_limits() {
+        let small = vec![0u8; 4];
+        let large = vec![0u8; 30 * 30];
+        let bytes = tiff_of::<tiff::encoder::colortype::Gray8>(&[(2, 2, &small), (30, 30, &large)]);
+        let limits = ImageLimits {
+            max_pixels: 100,
+            ..ImageLimits::default()
+        };
+        let err = refused(decode_frames(&bytes, &limits, true), "page 2 is too large");
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        assert!(err.message.starts_with("image is 30x30"), "{}", err.message);
+        let (_, first) = decode_frames(&bytes, &limits, false).unwrap();
+        assert_eq!(first.len(), 1);
     }
 
     #[test]
@@ -385,7 +675,10 @@ mod tests {
             max_frames: 1,
             ..ImageLimits::default()
         };
-        let err = decode_frames(&bytes, &limits, true).unwrap_err();
+        let err = refused(
+            decode_frames(&bytes, &limits, true),
+            "the input must be refused",
+        );
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
         assert_eq!(err.message, "tiff has more than 1 pages");
     }
@@ -412,7 +705,7 @@ mod tests {
     #[test]
     fn converts_cmyk_without_a_profile() {
         assert_eq!(
-            cmyk_to_rgb(&[0, 0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 255]),
+            cmyk_to_rgb(&[0u8, 0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 255], u8::MAX),
             [255, 255, 255, 0, 255, 255, 0, 0, 0]
         );
     }

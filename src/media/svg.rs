@@ -305,6 +305,14 @@ mod tests {
     use super::*;
     use crate::media::testdata;
 
+    /// The error of a call that must fail, without printing a decoded image if it did not.
+    fn refused<T>(result: Result<T>, why: &str) -> Error {
+        match result {
+            Ok(_) => panic!("{why}"),
+            Err(err) => err,
+        }
+    }
+
     const SVG_NS: &str =
         r#"xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink""#;
 
@@ -314,8 +322,14 @@ mod tests {
 
     fn refusal(document: &str) -> Error {
         let limits = ImageLimits::default();
-        let err = rasterize(document.as_bytes(), &limits).expect_err("document must be refused");
-        let size_err = svg_size(document.as_bytes(), &limits).expect_err("size must be refused");
+        let err = refused(
+            rasterize(document.as_bytes(), &limits),
+            "document must be refused",
+        );
+        let size_err = refused(
+            svg_size(document.as_bytes(), &limits),
+            "size must be refused",
+        );
         assert_eq!(err.code, size_err.code);
         err
     }
@@ -409,11 +423,8 @@ mod tests {
 
     #[test]
     fn refuses_embedded_image_over_the_limits() {
-        // A PNG header claiming 50000x50000; resvg would try to allocate it while rendering.
-        let mut ihdr = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
-        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        // A PNG claiming 50000x50000; resvg would try to allocate it while rendering.
+        let ihdr = crate::media::decode::tests::png_claiming(50_000, 50_000);
         let href = format!("data:image/png;base64,{}", base64_encode(&ihdr));
         let body = format!(r#"<image href="{href}" width="10" height="10"/>"#);
         let err = refusal(&svg(&body));

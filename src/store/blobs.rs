@@ -60,11 +60,12 @@ impl BlobStore {
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes> {
-        let result = self.store.get(&Self::path(key)?).await.map_err(|e| match e {
-            object_store::Error::NotFound { .. } => {
+        let result = self.store.get(&Self::path(key)?).await.map_err(|e| {
+            if matches!(e, object_store::Error::NotFound { .. }) {
                 Error::new(ErrorCode::NotFound, format!("{key} does not exist"))
+            } else {
+                Error::internal(format!("cannot read {key}: {e}"))
             }
-            other => Error::internal(format!("cannot read {key}: {other}")),
         })?;
         result
             .bytes()

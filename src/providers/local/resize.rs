@@ -40,7 +40,9 @@ pub fn resize_to(image: &DynamicImage, width: u32, height: u32) -> Result<Dynami
         return Ok(image.clone());
     }
     // fast_image_resize works on 8-bit and 16-bit buffers of the common layouts; anything
-    // else (32-bit float) is narrowed to 8-bit RGBA first.
+    // else (32-bit float) is narrowed to 8-bit RGBA first. DynamicImage is non-exhaustive,
+    // so a wildcard is unavoidable.
+    #[allow(clippy::wildcard_enum_match_arm)]
     let source = match image {
         DynamicImage::ImageLuma8(_)
         | DynamicImage::ImageLumaA8(_)

@@ -1,0 +1,194 @@
+//! Shared test fixtures: a real server on port 0, real photos, and loopback file servers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::extract::{Path, Query};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use imgforge::config::{BlobStoreSettings, Settings};
+use imgforge::proto::v1::utility_service_client::UtilityServiceClient;
+use imgforge::server::RunningServer;
+use tonic::transport::Channel;
+
+/// A running imgforge with clients for both transports.
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub grpc_addr: SocketAddr,
+    pub http_base: String,
+    pub http: reqwest::Client,
+    _blob_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server on ephemeral loopback ports with a private blob directory;
+    /// `configure` edits the settings first.
+    pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+        let blob_dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::embedded();
+        settings.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+        settings.server.http_addr = "127.0.0.1:0".parse().unwrap();
+        settings.server.shutdown_grace_secs = 5;
+        settings.blob_store = BlobStoreSettings::Local {
+            path: blob_dir.path().to_path_buf(),
+        };
+        configure(&mut settings);
+        let server = imgforge::server::start(settings)
+            .await
+            .expect("server starts");
+        TestServer {
+            grpc_addr: server.grpc_addr,
+            http_base: format!("http://{}", server.http_addr),
+            server: Some(server),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            _blob_dir: blob_dir,
+        }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("grpc connects")
+    }
+
+    pub async fn utility(&self) -> UtilityServiceClient<Channel> {
+        UtilityServiceClient::new(self.channel().await)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.http_base)
+    }
+
+    /// Fails the test unless the server still answers a trivial request.
+    pub async fn assert_alive(&self) {
+        let res = self
+            .http
+            .get(self.url("/healthz"))
+            .send()
+            .await
+            .expect("server answers");
+        assert_eq!(res.status(), 200);
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// The shared test photos, or `None` (with the reason printed) where the folder is absent.
+pub fn testdata(name: &str) -> Option<Vec<u8>> {
+    let path = testdata_dir().join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            eprintln!(
+                "skipping: test photo {} is unavailable ({e})",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+pub fn testdata_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")
+}
+
+/// Returns early from a test (printing why) when a test photo is missing.
+#[macro_export]
+macro_rules! photo {
+    ($name:expr) => {
+        match common::testdata($name) {
+            Some(bytes) => bytes,
+            None => return,
+        }
+    };
+}
+
+/// A PNG whose header claims `width`×`height`, with a valid CRC but almost no data: a
+/// decompression bomb as far as a naive decoder is concerned.
+pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(b"IHDR");
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    let mut idat = b"IDAT".to_vec();
+    idat.extend_from_slice(&[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    png.extend_from_slice(&((idat.len() - 4) as u32).to_be_bytes());
+    png.extend_from_slice(&idat);
+    png.extend_from_slice(&crc32(&idat).to_be_bytes());
+    png
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A loopback HTTP server standing in for the internet: `/files/<name>` serves a test
+/// photo (with a misleading Content-Type), `/redirect?to=<url>` answers 302.
+pub struct FileServer {
+    pub addr: SocketAddr,
+}
+
+#[derive(serde::Deserialize)]
+struct RedirectTo {
+    to: String,
+}
+
+impl FileServer {
+    pub async fn start() -> FileServer {
+        let app = Router::new().route("/files/{name}", get(serve_file)).route(
+            "/redirect",
+            get(|Query(q): Query<RedirectTo>| async move { Redirect::to(&q.to) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FileServer { addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+async fn serve_file(Path(name): Path<String>) -> Response {
+    match std::fs::read(testdata_dir().join(&name)) {
+        // Deliberately wrong, so the server must sniff the bytes.
+        Ok(bytes) => ([(header::CONTENT_TYPE, "text/plain")], bytes).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+pub fn decode(bytes: &[u8]) -> image::DynamicImage {
+    image::load_from_memory(bytes).expect("result decodes")
+}
