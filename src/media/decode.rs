@@ -38,7 +38,10 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(ImageFormat, Dynami
         ImageFormat::Svg => DynamicImage::ImageRgba8(svg::rasterize(bytes, limits)?),
         // The tiff crate reads planar and float pages that image's TIFF decoder refuses, and
         // checks each page's size itself.
-        ImageFormat::Tiff => frames::tiff_pages(bytes, limits, false)?.remove(0),
+        ImageFormat::Tiff => frames::tiff_pages(bytes, limits, false)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::internal("the tiff reader returned no page"))?,
         ImageFormat::Png
         | ImageFormat::Jpeg
         | ImageFormat::Webp

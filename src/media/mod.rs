@@ -5,6 +5,7 @@ pub mod decode;
 pub mod encode;
 pub mod fetch;
 pub mod frames;
+pub mod jpeg_scaled;
 pub mod sniff;
 pub mod svg;
 

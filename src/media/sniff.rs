@@ -52,7 +52,7 @@ fn raster_format(bytes: &[u8]) -> Option<ImageFormat> {
 /// Whether `bytes` is an XML document whose root element is `<svg>`: an optional BOM and
 /// whitespace, then any of XML declaration, processing instructions, comments and a DOCTYPE,
 /// then `<svg`. A full parse happens later, under limits, in [`crate::media::svg`].
-pub(crate) fn is_svg(bytes: &[u8]) -> bool {
+fn is_svg(bytes: &[u8]) -> bool {
     let window = &bytes[..bytes.len().min(SVG_ROOT_WINDOW)];
     let mut rest = window.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(window);
     loop {

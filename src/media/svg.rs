@@ -84,7 +84,10 @@ fn parse(bytes: &[u8], limits: &ImageLimits, nesting: Nesting) -> Result<usvg::T
                 Nesting::Embedded => None,
                 Nesting::TopLevel => embedded_image(&data, limits).unwrap_or_else(|err| {
                     let mut slot = embedded_error.lock().unwrap_or_else(|p| p.into_inner());
-                    slot.get_or_insert(err);
+                    slot.get_or_insert(Error::new(
+                        err.code,
+                        format!("svg embeds an image that cannot be used: {}", err.message),
+                    ));
                     None
                 }),
             }),
@@ -94,6 +97,7 @@ fn parse(bytes: &[u8], limits: &ImageLimits, nesting: Nesting) -> Result<usvg::T
     };
     let tree = usvg::Tree::from_xmltree(&document, &options)
         .map_err(|err| invalid(format!("svg cannot be read: {err}")))?;
+    // The resolvers borrow the slot; release them before taking it.
     drop(options);
     match embedded_error
         .into_inner()
@@ -111,7 +115,11 @@ fn embedded_image(data: &Arc<Vec<u8>>, limits: &ImageLimits) -> Result<Option<us
         probe(data, limits)?;
         Ok(Some(kind(Arc::clone(data))))
     };
-    match sniff(data)? {
+    // Data that is not an image we read is left out, as a browser would leave it out.
+    let Ok(format) = sniff(data) else {
+        return Ok(None);
+    };
+    match format {
         ImageFormat::Svg => Ok(Some(usvg::ImageKind::SVG(parse(
             data,
             limits,
@@ -429,6 +437,43 @@ mod tests {
         let body = format!(r#"<image href="{href}" width="10" height="10"/>"#);
         let err = refusal(&svg(&body));
         assert_eq!(err.code, ErrorCode::PayloadTooLarge, "{}", err.message);
+    }
+
+    #[test]
+    fn refuses_embedded_svg_referencing_a_file() {
+        let inner = svg(r#"<image href="file:///etc/passwd" width="1" height="1"/>"#);
+        let href = format!(
+            "data:image/svg+xml;base64,{}",
+            base64_encode(inner.as_bytes())
+        );
+        let err = refusal(&svg(&format!(
+            r#"<image href="{href}" width="10" height="10"/>"#
+        )));
+        assert_eq!(
+            err.message,
+            "svg embeds an image that cannot be used: \
+             svg references an external resource (file:///etc/passwd), which is not allowed"
+        );
+    }
+
+    #[test]
+    fn leaves_out_embedded_data_that_is_no_image() {
+        let href = format!("data:image/png;base64,{}", base64_encode(b"%PDF-1.7"));
+        let body = format!(r#"<image href="{href}" width="10" height="10"/>"#);
+        let image = rasterize(svg(&body).as_bytes(), &ImageLimits::default()).unwrap();
+        assert!(image.pixels().all(|p| p.0[3] == 0));
+    }
+
+    #[test]
+    fn refuses_entity_expansion_bomb() {
+        let mut dtd = String::from(r#"<!ENTITY a0 "lol">"#);
+        for level in 1..10 {
+            let previous = format!("&a{};", level - 1).repeat(10);
+            dtd.push_str(&format!(r#"<!ENTITY a{level} "{previous}">"#));
+        }
+        let document = format!("<!DOCTYPE svg [{dtd}]>{}", svg("<text>&a9;</text>"));
+        let err = refusal(&document);
+        assert_eq!(err.code, ErrorCode::InvalidArgument);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub fn resize(
     limits: &ImageLimits,
 ) -> Result<EncodedImage> {
     let (width, height) = params.target_size(source.width, source.height);
-    let (_, decoded) = media::decode(&source.bytes, limits)?;
+    let decoded = decode_covering(source, limits, width, height)?;
     let resized = resize_to(&decoded, width, height)?;
     let format = params.output.format.unwrap_or(match source.format {
         ImageFormat::Jpeg => ImageFormat::Jpeg,
@@ -32,6 +32,26 @@ pub fn resize(
         width,
         height,
     })
+}
+
+/// The source decoded at the smallest size that still covers `width` × `height`. A JPEG being
+/// shrunk to half or less is decoded at a reduced DCT scale (shrink-on-load), which skips most
+/// of the decoding work and most of the pixels the resampler would otherwise read; the final
+/// size still comes from [`resize_to`]. Everything else is decoded in full.
+pub fn decode_covering(
+    source: &SourceImage,
+    limits: &ImageLimits,
+    width: u32,
+    height: u32,
+) -> Result<DynamicImage> {
+    if source.format == ImageFormat::Jpeg
+        && let Some(reduced) =
+            media::jpeg_scaled::decode_covering(&source.bytes, limits, width, height)?
+    {
+        return Ok(reduced);
+    }
+    let (_, decoded) = media::decode(&source.bytes, limits)?;
+    Ok(decoded)
 }
 
 /// Lanczos3 resampling with alpha premultiplied, as libvips and Pillow do for photos.
@@ -65,7 +85,74 @@ pub fn resize_to(image: &DynamicImage, width: u32, height: u32) -> Result<Dynami
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::params::OutputSpec;
+    use crate::media::testdata;
     use image::{Rgb, RgbImage};
+
+    fn jpeg_source(bytes: Vec<u8>) -> SourceImage {
+        let (format, width, height) = media::probe(&bytes, &ImageLimits::default()).unwrap();
+        assert_eq!(format, ImageFormat::Jpeg);
+        SourceImage {
+            bytes: bytes.into(),
+            format,
+            width,
+            height,
+        }
+    }
+
+    /// Peak signal-to-noise ratio of `a` against `b` over 8-bit RGB, in dB.
+    fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
+        let (a, b) = (a.to_rgb8(), b.to_rgb8());
+        assert_eq!(a.dimensions(), b.dimensions());
+        let squared: f64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+            .sum();
+        let mse = squared / a.as_raw().len() as f64;
+        10.0 * (255.0 * 255.0 / mse).log10()
+    }
+
+    #[test]
+    fn shrink_on_load_looks_like_resizing_the_full_decode() {
+        let limits = ImageLimits::default();
+        for (name, (width, height)) in [
+            ("large_4000x3000.jpg", (1024, 768)),
+            ("large_4000x3000.jpg", (400, 300)),
+            ("astronaut.jpg", (200, 200)),
+        ] {
+            let Some(bytes) = testdata::read(name) else {
+                continue;
+            };
+            let source = jpeg_source(bytes);
+            let reduced = decode_covering(&source, &limits, width, height).unwrap();
+            assert!(reduced.width() < source.width, "{name}: decoded reduced");
+            let (_, full) = media::decode(&source.bytes, &limits).unwrap();
+
+            let shrunk_on_load = resize_to(&reduced, width, height).unwrap();
+            let reference = resize_to(&full, width, height).unwrap();
+            let psnr = psnr(&shrunk_on_load, &reference);
+            assert!(psnr > 35.0, "{name} at {width}x{height}: {psnr:.1} dB");
+        }
+    }
+
+    #[test]
+    fn resizes_a_jpeg_to_exactly_the_target_size() {
+        let Some(bytes) = testdata::read("astronaut.jpg") else {
+            return;
+        };
+        let source = jpeg_source(bytes);
+        let params = ResizeParams::new(None, Some(200), OutputSpec::default()).unwrap();
+        let limits = ImageLimits::default();
+        let resized = resize(&source, &params, &limits).unwrap();
+        assert_eq!(
+            (resized.format, resized.width, resized.height),
+            (ImageFormat::Jpeg, 200, 200)
+        );
+        let (_, decoded) = media::decode(&resized.bytes, &limits).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (200, 200));
+    }
 
     #[test]
     fn keeps_aspect_and_content() {
