@@ -39,6 +39,32 @@ pub enum Command {
         #[arg(long)]
         defaults: bool,
     },
+    /// Manage the local engine's model files.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Run a local operation on files or folders, without a server.
+    Process(crate::process::ProcessArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Every model the engine knows, and whether it is installed and intact.
+    List,
+    /// Download models from their official locations and check their sha256.
+    Fetch {
+        /// Model names; none fetches the default models.
+        names: Vec<String>,
+        /// Fetch every known model.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Check the sha256 of installed models.
+    Verify {
+        /// Model names; none verifies every installed model.
+        names: Vec<String>,
+    },
 }
 
 impl Command {
@@ -53,7 +79,9 @@ impl Command {
                     http_addr: *http_addr,
                 }),
             },
-            Command::Config { .. } => CliOverrides::default(),
+            Command::Config { .. } | Command::Models { .. } | Command::Process(_) => {
+                CliOverrides::default()
+            }
         }
     }
 }

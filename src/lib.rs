@@ -8,6 +8,8 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod media;
+pub mod models;
+pub mod process;
 pub mod proto;
 pub mod providers;
 pub mod server;

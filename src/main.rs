@@ -10,6 +10,8 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Config { defaults: true } => print!("{DEFAULTS_TOML}"),
         Command::Config { defaults: false } => print!("{}", settings.to_redacted_toml()),
+        Command::Models { action } => imgforge::models::cli::run(&settings, &action).await?,
+        Command::Process(args) => imgforge::process::run(&settings, &args).await?,
         Command::Serve { .. } => {
             imgforge::telemetry::init(&settings.telemetry);
             let server = imgforge::server::start(settings).await?;

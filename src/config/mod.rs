@@ -27,7 +27,27 @@ pub struct Settings {
     pub results: ResultSettings,
     pub blob_store: BlobStoreSettings,
     pub providers: ProviderSettings,
+    pub models: ModelSettings,
     pub telemetry: TelemetrySettings,
+}
+
+/// The local engine's models and the ONNX Runtime that runs them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Folder holding model files (`u2netp.onnx`, ...).
+    pub dir: PathBuf,
+    /// Path of `libonnxruntime.so`; empty searches `ORT_DYLIB_PATH`, then an installed
+    /// `onnxruntime` Python package, then the system library path.
+    pub onnxruntime: String,
+    /// Segmentation model used when a request names none.
+    pub default_segmentation: String,
+    /// Threads one inference may use; 0 = one per core.
+    pub intra_threads: usize,
+    /// Inferences run at once across all models.
+    pub concurrency: usize,
+    /// Execution providers in order of preference: "cpu", "cuda", "tensorrt".
+    pub execution_providers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,8 +1,13 @@
 //! The in-process engine: no network, no keys; the embedded default provider.
 
+pub mod composite;
 mod convert;
+pub mod cutout;
 mod pool;
-mod resize;
+pub mod refine;
+pub mod resize;
+pub mod segment;
+pub mod stylize;
 
 use async_trait::async_trait;
 

@@ -1,0 +1,1 @@
+//! Turning an image and its alpha into the remove-background outputs.

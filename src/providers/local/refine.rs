@@ -1,0 +1,1 @@
+//! Mask refinement: guided filter, alpha matting, foreground colour estimation.

@@ -1,0 +1,1 @@
+//! Salient-object / person segmentation with U^2-Net-family models (rembg-compatible).

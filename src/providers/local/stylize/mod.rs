@@ -1,0 +1,1 @@
+//! Character stylisation presets (seed 000): default, cartoon, watercolor.
