@@ -116,7 +116,7 @@ async fn unsupported_operation_names_operation_and_providers_tried() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 501);
+    assert_eq!(res.status(), 500);
     let body: serde_json::Value = res.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("fix"), "{body}");
     server.stop().await;

@@ -3,6 +3,8 @@
 pub mod image;
 pub mod operation;
 pub mod params;
+pub mod task;
 
 pub use image::{EncodedImage, ImageFormat, ImageLimits, ImageSource, SourceImage};
 pub use operation::Operation;
+pub use task::{TaskReport, TaskStatus};

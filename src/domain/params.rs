@@ -125,6 +125,209 @@ pub struct ConvertParams {
     pub overwrite: bool,
 }
 
+/// What remove-background returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CutoutMode {
+    /// The subject with the background transparent.
+    #[default]
+    Cutout,
+    /// The alpha mask alone.
+    Mask,
+    /// The subject over a solid colour (RGBA).
+    Solid([u8; 4]),
+}
+
+/// How the mask edge is refined for hair and soft edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EdgeRefinement {
+    None,
+    /// A guided filter driven by the image: cheap, follows edges.
+    #[default]
+    GuidedFilter,
+    /// Trimap + matting of the unknown band: slower, best on hair.
+    AlphaMatting,
+}
+
+/// Seed 002 `/remove_bg`, with the options users of rembg and remove.bg expect.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemoveBackgroundParams {
+    /// Segmentation model; `None` is the configured default.
+    pub model: Option<String>,
+    pub mode: CutoutMode,
+    pub crop_to_subject: bool,
+    /// Pixels kept around the subject when cropping.
+    pub crop_margin: u32,
+    pub refine: EdgeRefinement,
+    pub output: OutputSpec,
+}
+
+impl RemoveBackgroundParams {
+    pub const MAX_CROP_MARGIN: u32 = 1000;
+
+    pub fn validate(&self) -> Result<()> {
+        if self.crop_margin > Self::MAX_CROP_MARGIN {
+            return Err(Error::invalid(
+                "crop_margin",
+                format!(
+                    "crop_margin must be at most {}, got {}",
+                    Self::MAX_CROP_MARGIN,
+                    self.crop_margin
+                ),
+            ));
+        }
+        if let Some(format) = self.output.format
+            && format == ImageFormat::Jpeg
+            && self.mode == CutoutMode::Cutout
+        {
+            return Err(Error::invalid(
+                "output.format",
+                "a cut-out needs transparency: use png or webp, or ask for a solid background",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a colour as `#RRGGBB`, `#RRGGBBAA` (the `#` optional) or a few names.
+pub fn parse_color(field: &str, text: &str) -> Result<[u8; 4]> {
+    let named = match text.trim().to_ascii_lowercase().as_str() {
+        "white" => Some([255, 255, 255, 255]),
+        "black" => Some([0, 0, 0, 255]),
+        "transparent" => Some([0, 0, 0, 0]),
+        "gray" | "grey" => Some([128, 128, 128, 255]),
+        _ => None,
+    };
+    if let Some(rgba) = named {
+        return Ok(rgba);
+    }
+    let hex = text.trim().trim_start_matches('#');
+    let bad = || {
+        Error::invalid(
+            field,
+            format!("{field} must be #RRGGBB, #RRGGBBAA or white/black/gray/transparent; got {text:?}"),
+        )
+    };
+    if !(hex.len() == 6 || hex.len() == 8) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
+    Ok([byte(0)?, byte(2)?, byte(4)?, if hex.len() == 8 { byte(6)? } else { 255 }])
+}
+
+/// Where the subject goes on the new background; `None` keeps the provider's default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Placement {
+    /// Subject height / canvas height, in (0, 1].
+    pub scale: Option<f32>,
+    /// Horizontal centre of the subject, 0 (left) to 1 (right).
+    pub x: Option<f32>,
+    /// Bottom of the subject, 0 (top) to 1 (bottom).
+    pub y: Option<f32>,
+}
+
+/// Seed 002 `/change_bg`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChangeBackgroundParams {
+    pub ref_prompt: String,
+    pub n: u32,
+    pub placement: Placement,
+    pub shadow: bool,
+    pub output: OutputSpec,
+}
+
+impl ChangeBackgroundParams {
+    pub const MAX_N: u32 = 4;
+
+    /// `n` defaults to 1 (seed 002); 0 from proto3 means unset.
+    pub fn new(
+        ref_prompt: String,
+        n: Option<i64>,
+        placement: Placement,
+        shadow: bool,
+        output: OutputSpec,
+    ) -> Result<Self> {
+        let n = match n {
+            None | Some(0) => 1,
+            Some(n @ 1..=4) => n as u32,
+            Some(n) => {
+                return Err(Error::invalid(
+                    "n",
+                    format!("n must be between 1 and {}, got {n}", Self::MAX_N),
+                ));
+            }
+        };
+        for (field, value, low_open) in [
+            ("placement.scale", placement.scale, true),
+            ("placement.x", placement.x, false),
+            ("placement.y", placement.y, false),
+        ] {
+            if let Some(v) = value {
+                let ok = v.is_finite() && v <= 1.0 && if low_open { v > 0.0 } else { v >= 0.0 };
+                if !ok {
+                    let range = if low_open { "(0, 1]" } else { "[0, 1]" };
+                    return Err(Error::invalid(
+                        field,
+                        format!("{field} must be in {range}, got {v}"),
+                    ));
+                }
+            }
+        }
+        Ok(ChangeBackgroundParams {
+            ref_prompt,
+            n,
+            placement,
+            shadow,
+            output,
+        })
+    }
+}
+
+/// Seed 000 style presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StylePreset {
+    #[default]
+    Default,
+    Cartoon,
+    Watercolor,
+}
+
+impl StylePreset {
+    pub fn name(self) -> &'static str {
+        match self {
+            StylePreset::Default => "default",
+            StylePreset::Cartoon => "cartoon",
+            StylePreset::Watercolor => "watercolor",
+        }
+    }
+
+    /// Seed 000: absent means `default`; anything else unknown is refused.
+    pub fn parse(text: Option<&str>) -> Result<Self> {
+        match text.map(str::trim) {
+            None | Some("") | Some("default") => Ok(StylePreset::Default),
+            Some("cartoon") => Ok(StylePreset::Cartoon),
+            Some("watercolor") => Ok(StylePreset::Watercolor),
+            Some(other) => Err(Error::invalid(
+                "style_preset",
+                format!("style_preset must be one of default, cartoon, watercolor; got {other:?}"),
+            )),
+        }
+    }
+}
+
+/// Seed 000 `/create-character`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CreateCharacterParams {
+    pub preset: StylePreset,
+    pub output: OutputSpec,
+}
+
+impl CreateCharacterParams {
+    /// Seed 000: photos up to 5 MB.
+    pub const MAX_PHOTO_BYTES: usize = 5 * 1024 * 1024;
+    /// Seed 000: the photo is fitted inside 1024×1024 before segmentation.
+    pub const WORKING_SIZE: u32 = 1024;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +357,34 @@ mod tests {
         let p = ResizeParams::new(None, Some(256), OutputSpec::default()).unwrap();
         assert_eq!((p.min_dim, p.max_dim), (256, 256));
         assert_eq!(p.target_size(1000, 500), (256, 128));
+    }
+
+    #[test]
+    fn change_background_validates_n_and_placement() {
+        let ok = ChangeBackgroundParams::new(String::new(), None, Placement::default(), false, OutputSpec::default()).unwrap();
+        assert_eq!(ok.n, 1);
+        let err = ChangeBackgroundParams::new(String::new(), Some(9), Placement::default(), false, OutputSpec::default()).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("n"));
+        let placement = Placement { scale: Some(0.0), ..Placement::default() };
+        let err = ChangeBackgroundParams::new(String::new(), None, placement, false, OutputSpec::default()).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("placement.scale"));
+    }
+
+    #[test]
+    fn parses_colours_and_names_the_field() {
+        assert_eq!(parse_color("c", "#ff0080").unwrap(), [255, 0, 128, 255]);
+        assert_eq!(parse_color("c", "00000080").unwrap(), [0, 0, 0, 128]);
+        assert_eq!(parse_color("c", "White").unwrap(), [255, 255, 255, 255]);
+        let err = parse_color("background_color", "#12").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("background_color"));
+    }
+
+    #[test]
+    fn style_preset_defaults_and_rejects_unknown() {
+        assert_eq!(StylePreset::parse(None).unwrap(), StylePreset::Default);
+        assert_eq!(StylePreset::parse(Some("cartoon")).unwrap(), StylePreset::Cartoon);
+        let err = StylePreset::parse(Some("anime")).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("style_preset"));
     }
 
     #[test]

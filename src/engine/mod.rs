@@ -3,6 +3,7 @@
 
 mod delivery;
 mod input;
+mod preprocess;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -11,9 +12,12 @@ use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Delivery, Settings};
-use crate::domain::params::{ConvertParams, ResizeParams};
-use crate::domain::{ImageFormat, ImageSource, Operation, SourceImage};
-use crate::error::{Error, Result};
+use crate::domain::params::{
+    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, RemoveBackgroundParams,
+    ResizeParams,
+};
+use crate::domain::{ImageFormat, ImageSource, Operation, SourceImage, TaskReport};
+use crate::error::{Error, ErrorCode, Result};
 use crate::media::UrlFetcher;
 use crate::providers::{Provider, ProviderRegistry};
 use crate::store::BlobStore;
@@ -41,6 +45,19 @@ pub struct ConvertOutcome {
     pub images: Vec<DeliveredImage>,
     /// Stored PNGs of the same input were returned instead of converting again.
     pub reused: bool,
+}
+
+/// The result of an editing operation, in seed 002's task envelope.
+pub struct EditOutcome {
+    pub task: TaskReport,
+    pub images: Vec<DeliveredImage>,
+}
+
+/// The result of create-character.
+pub struct CharacterOutcome {
+    pub image: DeliveredImage,
+    pub provider: &'static str,
+    pub notes: Vec<String>,
 }
 
 /// The receipt of an upload.
@@ -73,9 +90,9 @@ impl Engine {
         &self.inputs
     }
 
-    /// Whether some configured provider runs `op` (for health reporting).
-    pub fn is_supported(&self, op: Operation) -> bool {
-        self.providers.is_supported(op)
+    /// Whether some configured provider can run `op` now (for health reporting).
+    pub fn is_ready(&self, op: Operation) -> bool {
+        self.providers.is_ready(op)
     }
 
     /// `Unimplemented` naming `op` and the providers tried, unless a provider supports it.
@@ -87,9 +104,8 @@ impl Engine {
         requested.unwrap_or(self.default_delivery)
     }
 
-    /// Runs `call` on each provider of `op`'s chain until one succeeds. A failure that is the
-    /// caller's fault (bad input) ends the chain at once; anything else moves on to the next
-    /// provider, and the last error is returned when all fail.
+    /// Runs `call` on each provider of `op`'s chain until one succeeds; the last error is
+    /// returned when all fail.
     async fn run<T>(
         &self,
         op: Operation,
@@ -101,7 +117,16 @@ impl Engine {
             let name = provider.name();
             match call(provider).await {
                 Ok(value) => return Ok((value, name)),
-                Err(err) if err.code.is_client_error() && !err.retryable => return Err(err),
+                // Bad input fails on every provider alike; anything else (a missing model,
+                // an unreachable backend, a refused key) may work on the next one.
+                Err(err)
+                    if matches!(
+                        err.code,
+                        ErrorCode::InvalidArgument | ErrorCode::PayloadTooLarge | ErrorCode::Cancelled
+                    ) =>
+                {
+                    return Err(err);
+                }
                 Err(err) => {
                     tracing::warn!(operation = %op, provider = name, error = %err, "provider failed, trying the next");
                     last_error = Some(err.with_provider(name));
@@ -214,6 +239,98 @@ impl Engine {
             });
         }
         Ok(Some(images))
+    }
+
+    async fn deliver_all(
+        &self,
+        images: Vec<crate::domain::EncodedImage>,
+        delivery: Option<Delivery>,
+    ) -> Result<Vec<DeliveredImage>> {
+        let delivery = self.delivery(delivery);
+        let mut delivered = Vec::with_capacity(images.len());
+        for image in images {
+            let key = delivery::result_key(&image);
+            delivered.push(delivery::deliver(&self.blobs, image, delivery, &key).await?);
+        }
+        Ok(delivered)
+    }
+
+    #[tracing::instrument(skip_all, fields(model = ?params.model, mode = ?params.mode))]
+    pub async fn remove_background(
+        &self,
+        source: ImageSource,
+        field: &str,
+        params: RemoveBackgroundParams,
+        delivery: Option<Delivery>,
+    ) -> Result<EditOutcome> {
+        params.validate()?;
+        let submitted = SystemTime::now();
+        let image = self.inputs.resolve(source, field).await?;
+        let (result, provider) = self
+            .run(Operation::RemoveBackground, move |p| {
+                let (image, params) = (image.clone(), params.clone());
+                Box::pin(async move { p.remove_background(image, params).await })
+            })
+            .await?;
+        Ok(EditOutcome {
+            task: TaskReport::completed(submitted, provider, 1, Vec::new()),
+            images: self.deliver_all(vec![result], delivery).await?,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(n = params.n))]
+    pub async fn change_background(
+        &self,
+        base: ImageSource,
+        background: ImageSource,
+        fields: (&str, &str),
+        params: ChangeBackgroundParams,
+        delivery: Option<Delivery>,
+    ) -> Result<EditOutcome> {
+        let submitted = SystemTime::now();
+        let (base, background) = tokio::try_join!(
+            self.inputs.resolve(base, fields.0),
+            self.inputs.resolve(background, fields.1)
+        )?;
+        let (result, provider) = self
+            .run(Operation::ChangeBackground, move |p| {
+                let (base, background, params) = (base.clone(), background.clone(), params.clone());
+                Box::pin(async move { p.change_background(base, background, params).await })
+            })
+            .await?;
+        let count = result.images.len() as u32;
+        Ok(EditOutcome {
+            task: TaskReport::completed(submitted, provider, count, result.notes),
+            images: self.deliver_all(result.images, delivery).await?,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(preset = params.preset.name()))]
+    pub async fn create_character(
+        &self,
+        photo: ImageSource,
+        field: &str,
+        params: CreateCharacterParams,
+        delivery: Option<Delivery>,
+    ) -> Result<CharacterOutcome> {
+        let photo = self.inputs.resolve(photo, field).await?;
+        let limits = self.inputs.limits;
+        let photo = tokio::task::spawn_blocking(move || preprocess::character_photo(&photo, &limits))
+            .await
+            .map_err(|e| Error::internal(format!("preprocessing failed: {e}")))?
+            .map_err(|e| e.or_field(field))?;
+        let (character, provider) = self
+            .run(Operation::CreateCharacter, move |p| {
+                let photo = photo.clone();
+                Box::pin(async move { p.create_character(photo, params).await })
+            })
+            .await?;
+        let mut images = self.deliver_all(vec![character.image], delivery).await?;
+        Ok(CharacterOutcome {
+            image: images.remove(0),
+            provider,
+            notes: character.notes,
+        })
     }
 
     /// Stores an image for later use as an `upload_id`.

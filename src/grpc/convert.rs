@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use crate::config::Delivery;
 use crate::domain::params::OutputSpec;
-use crate::domain::{ImageFormat, ImageSource};
+use crate::domain::{ImageFormat, ImageSource, TaskReport, TaskStatus};
 use crate::engine::DeliveredImage;
 use crate::error::{Error, Result};
 use crate::proto::v1 as pb;
@@ -89,5 +89,30 @@ pub fn image_output(image: DeliveredImage) -> pb::ImageOutput {
         width: image.image.width,
         height: image.image.height,
         url_expires_at: image.url_expires_at.map(prost_types::Timestamp::from),
+    }
+}
+
+pub fn task_report(task: TaskReport) -> pb::TaskReport {
+    let status = match task.status {
+        TaskStatus::Pending => pb::TaskStatus::Pending,
+        TaskStatus::Running => pb::TaskStatus::Running,
+        TaskStatus::Succeeded => pb::TaskStatus::Succeeded,
+        TaskStatus::Failed => pb::TaskStatus::Failed,
+        TaskStatus::Canceled => pb::TaskStatus::Canceled,
+        TaskStatus::Unknown => pb::TaskStatus::Unknown,
+    };
+    pb::TaskReport {
+        task_id: task.task_id,
+        status: status.into(),
+        submit_time: Some(task.submit_time.into()),
+        scheduled_time: Some(task.scheduled_time.into()),
+        end_time: Some(task.end_time.into()),
+        metrics: Some(pb::TaskMetrics {
+            total: task.total,
+            succeeded: task.succeeded,
+            failed: task.failed,
+        }),
+        provider: task.provider,
+        notes: task.notes,
     }
 }

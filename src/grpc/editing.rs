@@ -5,7 +5,13 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use crate::domain::Operation;
+use crate::domain::params::{
+    ChangeBackgroundParams, CutoutMode, EdgeRefinement, Placement, RemoveBackgroundParams,
+    parse_color,
+};
 use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::grpc::convert::{image_output, image_source, output_options, task_report};
 use crate::grpc::unsupported;
 use crate::proto::v1 as pb;
 use crate::proto::v1::editing_service_server::EditingService;
@@ -14,20 +20,91 @@ pub struct EditingApi {
     pub engine: Arc<Engine>,
 }
 
+fn remove_background_params(req: &pb::RemoveBackgroundRequest) -> Result<RemoveBackgroundParams> {
+    let (output, _) = output_options(req.output)?;
+    let mode = match pb::CutoutMode::try_from(req.mode) {
+        Ok(pb::CutoutMode::Unspecified | pb::CutoutMode::Cutout) => CutoutMode::Cutout,
+        Ok(pb::CutoutMode::Mask) => CutoutMode::Mask,
+        Ok(pb::CutoutMode::SolidBackground) => {
+            let color = if req.background_color.trim().is_empty() {
+                "white"
+            } else {
+                req.background_color.as_str()
+            };
+            CutoutMode::Solid(parse_color("background_color", color)?)
+        }
+        Err(_) => return Err(Error::invalid("mode", format!("unknown mode {}", req.mode))),
+    };
+    let refine = match pb::EdgeRefinement::try_from(req.refine) {
+        Ok(pb::EdgeRefinement::Unspecified | pb::EdgeRefinement::GuidedFilter) => {
+            EdgeRefinement::GuidedFilter
+        }
+        Ok(pb::EdgeRefinement::None) => EdgeRefinement::None,
+        Ok(pb::EdgeRefinement::AlphaMatting) => EdgeRefinement::AlphaMatting,
+        Err(_) => return Err(Error::invalid("refine", format!("unknown refine {}", req.refine))),
+    };
+    let params = RemoveBackgroundParams {
+        model: Some(req.model.trim().to_owned()).filter(|m| !m.is_empty()),
+        mode,
+        crop_to_subject: req.crop_to_subject,
+        crop_margin: req.crop_margin,
+        refine,
+        output,
+    };
+    params.validate()?;
+    Ok(params)
+}
+
 #[tonic::async_trait]
 impl EditingService for EditingApi {
+    #[tracing::instrument(skip_all, name = "grpc.remove_background")]
     async fn remove_background(
         &self,
-        _request: Request<pb::RemoveBackgroundRequest>,
+        request: Request<pb::RemoveBackgroundRequest>,
     ) -> Result<Response<pb::RemoveBackgroundResponse>, Status> {
-        Err(unsupported(&self.engine, Operation::RemoveBackground))
+        let req = request.into_inner();
+        let params = remove_background_params(&req)?;
+        let (_, delivery) = output_options(req.output)?;
+        let source = image_source(req.image, "image")?;
+        let mut outcome = self
+            .engine
+            .remove_background(source, "image", params, delivery)
+            .await?;
+        Ok(Response::new(pb::RemoveBackgroundResponse {
+            task: Some(task_report(outcome.task)),
+            image: outcome.images.pop().map(image_output),
+        }))
     }
 
+    #[tracing::instrument(skip_all, name = "grpc.change_background")]
     async fn change_background(
         &self,
-        _request: Request<pb::ChangeBackgroundRequest>,
+        request: Request<pb::ChangeBackgroundRequest>,
     ) -> Result<Response<pb::ChangeBackgroundResponse>, Status> {
-        Err(unsupported(&self.engine, Operation::ChangeBackground))
+        let req = request.into_inner();
+        let (output, delivery) = output_options(req.output)?;
+        let placement = req.placement.unwrap_or_default();
+        let params = ChangeBackgroundParams::new(
+            req.ref_prompt,
+            Some(i64::from(req.n)),
+            Placement {
+                scale: placement.scale,
+                x: placement.x,
+                y: placement.y,
+            },
+            req.shadow,
+            output,
+        )?;
+        let base = image_source(req.base_image, "base_image")?;
+        let background = image_source(req.ref_image, "ref_image")?;
+        let outcome = self
+            .engine
+            .change_background(base, background, ("base_image", "ref_image"), params, delivery)
+            .await?;
+        Ok(Response::new(pb::ChangeBackgroundResponse {
+            task: Some(task_report(outcome.task)),
+            images: outcome.images.into_iter().map(image_output).collect(),
+        }))
     }
 
     async fn change_clothes(

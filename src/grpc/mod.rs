@@ -81,14 +81,14 @@ pub fn services() -> [(&'static str, &'static [Operation]); 5] {
     ]
 }
 
-/// A service is SERVING when a configured provider runs at least one of its operations;
+/// A service is SERVING when a configured provider can run at least one of its operations now;
 /// the empty name (the whole server) is SERVING once it accepts calls.
 pub async fn report_health(reporter: &HealthReporter, engine: &Engine) {
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
     for (name, operations) in services() {
-        let status = if operations.iter().any(|op| engine.is_supported(*op)) {
+        let status = if operations.iter().any(|op| engine.is_ready(*op)) {
             ServingStatus::Serving
         } else {
             ServingStatus::NotServing

@@ -10,7 +10,8 @@ use crate::error::{Error, ErrorCode};
 /// Which seed's conventions a path follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Envelope {
-    /// Seeds 002/004: `{"error": "..."}`, 400 for bad input, 500 for processing failures.
+    /// Seeds 002/004: `{"error": "..."}`, 400 for bad input, 500 for processing failures
+    /// (the precise kind is in the gRPC code and the logs).
     Seed002,
     /// Seed 000: `{code: 1, desc: "error", message}` (4xx) or
     /// `{code: -1, desc: "Internal Server Error", message}` (5xx).
@@ -47,9 +48,17 @@ impl IntoResponse for ApiError {
             tracing::info!(code = error.code.name(), error = %error.message, "request rejected");
         }
         let message = error.message;
+        // Seeds 000 and 002 document two statuses only: 400 for anything the caller got
+        // wrong (including a file over the size limit) and 500 for everything else.
+        let seed_status = if status.is_client_error() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
         match envelope {
-            Envelope::Seed002 => (status, Json(json!({ "error": message }))).into_response(),
+            Envelope::Seed002 => (seed_status, Json(json!({ "error": message }))).into_response(),
             Envelope::Seed000 => {
+                let status = seed_status;
                 let body = if status.is_server_error() {
                     json!({ "code": -1, "desc": "Internal Server Error", "message": message })
                 } else {

@@ -173,6 +173,30 @@ impl JsonBody {
         }
     }
 
+    pub fn optional_str(&self, name: &str) -> Result<Option<String>> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+            Some(other) => Err(Error::invalid(
+                name,
+                format!("{name} must be a string, got {other}"),
+            )),
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) => parse_bool(name, s.trim()).map(Some),
+            Some(other) => Err(Error::invalid(
+                name,
+                format!("{name} must be true or false, got {other}"),
+            )),
+        }
+    }
+
     pub fn int(&self, name: &str) -> Result<Option<i64>> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),

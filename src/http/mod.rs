@@ -2,9 +2,12 @@
 //! call the engine directly, never loop back over gRPC.
 
 mod blobs;
+mod character;
+mod editing;
 mod envelope;
 mod form;
 mod pending;
+mod task;
 mod utils;
 
 use std::sync::Arc;
@@ -41,13 +44,13 @@ pub fn router(
         .route("/utils/photo_resize_url", post(utils::photo_resize_url))
         .route("/utils/photo_resize", post(utils::photo_resize))
         .route("/utils/convert_to_png", post(utils::convert_to_png))
-        .route("/remove_bg", post(pending::remove_bg))
-        .route("/change_bg", post(pending::change_bg))
+        .route("/remove_bg", post(editing::remove_bg))
+        .route("/change_bg", post(editing::change_bg))
         .route("/change_cloth", post(pending::change_cloth))
         .route("/expand", post(pending::expand))
         .route("/fix", post(pending::fix))
         .route("/remove_watermark", post(pending::remove_watermark))
-        .route("/create-character", post(pending::create_character))
+        .route("/create-character", post(character::create_character))
         .route("/v1/agent/cover", post(pending::agent_cover))
         .route("/v1/config/options", post(pending::config_options))
         .route("/v1/agent/ref-image", post(pending::agent_ref_image))

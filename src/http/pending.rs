@@ -30,8 +30,6 @@ macro_rules! pending_route {
     };
 }
 
-pending_route!(remove_bg, Envelope::Seed002, Operation::RemoveBackground);
-pending_route!(change_bg, Envelope::Seed002, Operation::ChangeBackground);
 pending_route!(change_cloth, Envelope::Seed002, Operation::ChangeClothes);
 pending_route!(expand, Envelope::Seed002, Operation::Expand);
 pending_route!(fix, Envelope::Seed002, Operation::Fix);
@@ -39,11 +37,6 @@ pending_route!(
     remove_watermark,
     Envelope::Seed002,
     Operation::RemoveWatermark
-);
-pending_route!(
-    create_character,
-    Envelope::Seed000,
-    Operation::CreateCharacter
 );
 pending_route!(agent_cover, Envelope::Seed001, Operation::GenerateCover);
 pending_route!(config_options, Envelope::Seed001, Operation::CoverOptions);

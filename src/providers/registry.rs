@@ -22,7 +22,7 @@ pub struct ProviderChain {
 
 impl ProviderRegistry {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(settings.limits));
+        let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(settings));
         let providers = BTreeMap::from([(local.name(), local)]);
         let mut chains = BTreeMap::new();
         for op in Operation::ALL {
@@ -57,9 +57,9 @@ impl ProviderRegistry {
         }
     }
 
-    /// Whether some configured provider can run `op`.
-    pub fn is_supported(&self, op: Operation) -> bool {
-        !self.chain(op).providers.is_empty()
+    /// Whether some configured provider can run `op` now.
+    pub fn is_ready(&self, op: Operation) -> bool {
+        self.chain(op).providers.iter().any(|p| p.is_ready(op))
     }
 }
 

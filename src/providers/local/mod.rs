@@ -11,10 +11,14 @@ pub mod stylize;
 
 use async_trait::async_trait;
 
-use crate::domain::params::{ConvertParams, ResizeParams};
+use crate::config::Settings;
+use crate::domain::params::{
+    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, RemoveBackgroundParams,
+    ResizeParams,
+};
 use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
 use crate::error::Result;
-use crate::providers::Provider;
+use crate::providers::{Character, Composites, Provider};
 
 pub use pool::CpuPool;
 
@@ -24,9 +28,9 @@ pub struct LocalProvider {
 }
 
 impl LocalProvider {
-    pub fn new(limits: ImageLimits) -> Self {
+    pub fn new(settings: &Settings) -> Self {
         LocalProvider {
-            limits,
+            limits: settings.limits,
             pool: CpuPool::per_core(),
         }
     }
@@ -39,7 +43,47 @@ impl Provider for LocalProvider {
     }
 
     fn supports(&self, op: Operation) -> bool {
-        matches!(op, Operation::Resize | Operation::ConvertToPng)
+        match op {
+            Operation::Resize
+            | Operation::ConvertToPng
+            | Operation::RemoveBackground
+            | Operation::ChangeBackground
+            | Operation::CreateCharacter => true,
+            Operation::ChangeClothes
+            | Operation::Expand
+            | Operation::Fix
+            | Operation::RemoveWatermark
+            | Operation::GenerateCover
+            | Operation::CoverOptions
+            | Operation::UploadReferenceImage
+            | Operation::PortraitUpload
+            | Operation::PortraitCreateUserModel
+            | Operation::PortraitListStyles
+            | Operation::PortraitCreateTask
+            | Operation::PortraitQueryTask => false,
+        }
+    }
+
+    fn is_ready(&self, op: Operation) -> bool {
+        match op {
+            Operation::RemoveBackground | Operation::ChangeBackground | Operation::CreateCharacter => {
+                false
+            }
+            Operation::Resize
+            | Operation::ConvertToPng
+            | Operation::ChangeClothes
+            | Operation::Expand
+            | Operation::Fix
+            | Operation::RemoveWatermark
+            | Operation::GenerateCover
+            | Operation::CoverOptions
+            | Operation::UploadReferenceImage
+            | Operation::PortraitUpload
+            | Operation::PortraitCreateUserModel
+            | Operation::PortraitListStyles
+            | Operation::PortraitCreateTask
+            | Operation::PortraitQueryTask => self.supports(op),
+        }
     }
 
     async fn resize(&self, image: SourceImage, params: ResizeParams) -> Result<EncodedImage> {
@@ -58,5 +102,33 @@ impl Provider for LocalProvider {
         self.pool
             .run(move || convert::convert_to_png(&image, &params, &limits))
             .await
+    }
+
+    async fn remove_background(
+        &self,
+        image: SourceImage,
+        params: RemoveBackgroundParams,
+    ) -> Result<EncodedImage> {
+        let _ = (image, params);
+        Err(crate::error::Error::unimplemented("local remove_background is being built"))
+    }
+
+    async fn change_background(
+        &self,
+        base: SourceImage,
+        background: SourceImage,
+        params: ChangeBackgroundParams,
+    ) -> Result<Composites> {
+        let _ = (base, background, params);
+        Err(crate::error::Error::unimplemented("local change_background is being built"))
+    }
+
+    async fn create_character(
+        &self,
+        photo: SourceImage,
+        params: CreateCharacterParams,
+    ) -> Result<Character> {
+        let _ = (photo, params);
+        Err(crate::error::Error::unimplemented("local create_character is being built"))
     }
 }

@@ -1,0 +1,59 @@
+//! The task envelope of seed 002, filled in whichever provider did the work.
+
+use std::time::SystemTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+    Unknown,
+}
+
+impl TaskStatus {
+    /// DashScope's spelling, used by seed 002 replies.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Succeeded => "SUCCEEDED",
+            TaskStatus::Failed => "FAILED",
+            TaskStatus::Canceled => "CANCELED",
+            TaskStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskReport {
+    pub task_id: String,
+    pub status: TaskStatus,
+    pub submit_time: SystemTime,
+    pub scheduled_time: SystemTime,
+    pub end_time: SystemTime,
+    pub total: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub provider: String,
+    pub notes: Vec<String>,
+}
+
+impl TaskReport {
+    /// A task that ran synchronously from `submitted` until now and produced `count` results.
+    pub fn completed(submitted: SystemTime, provider: &str, count: u32, notes: Vec<String>) -> Self {
+        TaskReport {
+            task_id: uuid::Uuid::new_v4().to_string(),
+            status: TaskStatus::Succeeded,
+            submit_time: submitted,
+            scheduled_time: submitted,
+            end_time: SystemTime::now(),
+            total: count,
+            succeeded: count,
+            failed: 0,
+            provider: provider.to_owned(),
+            notes,
+        }
+    }
+}

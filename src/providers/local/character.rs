@@ -1,0 +1,48 @@
+//! Create character (seed 000): segment the person, stylise into a character.
+
+use crate::domain::params::{CreateCharacterParams, StylePreset};
+use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
+use crate::error::{Error, ErrorCode, Result};
+use crate::media;
+use crate::providers::Character;
+use crate::providers::local::Segmenter;
+use crate::providers::local::{refine, stylize};
+
+/// Below this share of confidently-foreground pixels the photo has no usable subject.
+const MIN_SUBJECT_SHARE: f64 = 0.005;
+
+pub fn create_character(
+    segmenter: &Segmenter,
+    photo: &SourceImage,
+    params: &CreateCharacterParams,
+    limits: &ImageLimits,
+) -> Result<Character> {
+    let rgb = media::decode(&photo.bytes, limits)?.1.to_rgb8();
+    let mask = segmenter.mask(&rgb, None)?;
+    let confident = mask.pixels().filter(|p| p.0[0] >= 128).count();
+    if (confident as f64) < MIN_SUBJECT_SHARE * (mask.width() as f64 * mask.height() as f64) {
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            "no person found in the photo: the segmentation found no subject",
+        )
+        .with_field("photo"));
+    }
+    let alpha = refine::guided_filter(&rgb, &mask, 4, 1e-3);
+    let preset = match params.preset {
+        StylePreset::Default => stylize::StylePreset::Default,
+        StylePreset::Cartoon => stylize::StylePreset::Cartoon,
+        StylePreset::Watercolor => stylize::StylePreset::Watercolor,
+    };
+    let character = image::DynamicImage::ImageRgba8(stylize::stylize(&rgb, &alpha, preset)?);
+    // A character keeps its transparent background unless the caller asks for WebP/JPEG.
+    let format = params.output.format.unwrap_or(ImageFormat::Png);
+    Ok(Character {
+        image: EncodedImage {
+            bytes: media::encode(&character, format, params.output.quality)?,
+            format,
+            width: character.width(),
+            height: character.height(),
+        },
+        notes: Vec::new(),
+    })
+}
