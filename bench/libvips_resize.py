@@ -39,16 +39,16 @@ except (ImportError, OSError) as err:  # OSError: pyvips found but libvips not
     sys.exit(3)
 
 
-def median_ms(job, runs, warmup):
-    """Median wall time of `job()` in milliseconds, after `warmup` untimed calls."""
+def sample_ms(job, runs, warmup):
+    """Wall times of `runs` calls of `job()` in milliseconds, after `warmup` untimed calls."""
     for _ in range(warmup):
         job()
     samples = []
-    for _ in range(runs):
+    for _ in range(max(runs, 1)):
         started = time.perf_counter()
         job()
         samples.append((time.perf_counter() - started) * 1000.0)
-    return statistics.median(samples)
+    return samples
 
 
 def fit(width, height, box):
@@ -95,9 +95,11 @@ def measure(data, box, quality, shrink, runs, warmup):
     timings = {}
     for label, threads in (("default", default_threads), ("single", 1)):
         pyvips.concurrency_set(threads)
+        samples = {name: sample_ms(job, runs, warmup) for name, job in stages.items()}
         timings[label] = {
             "threads": threads,
-            "ms": {name: median_ms(job, runs, warmup) for name, job in stages.items()},
+            "ms": {name: statistics.median(values) for name, values in samples.items()},
+            "samples": samples,
         }
     pyvips.concurrency_set(default_threads)
 
@@ -124,8 +126,8 @@ def main():
     parser.add_argument(
         "--shrink", type=int, default=2, choices=(1, 2, 4, 8), help="jpegload shrink-on-load"
     )
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
     args = parser.parse_args()
 
     # A cached operation would make every run after the first free.

@@ -1,11 +1,15 @@
 //! imgforge's resize against libvips, on the same photo, in the same run.
 //!
 //! Fits `../shared/testdata/large_4000x3000.jpg` within 1024×1024 with Lanczos3 and encodes it
-//! as JPEG q90. Decode, resize and encode are timed separately and end to end (median of
-//! `IMGFORGE_BENCH_RUNS` runs after `IMGFORGE_BENCH_WARMUP` untimed ones), with the default
-//! thread pools and with one thread; then `bench/libvips_resize.py` does the same job with
-//! pyvips and the two are printed side by side as ratios, imgforge / libvips (below 1.0
+//! as JPEG q90. Decode, resize and encode are timed separately and end to end, with the
+//! default thread pools and with one thread; `bench/libvips_resize.py` has pyvips do the same
+//! job, and the two are printed side by side as ratios, imgforge / libvips (below 1.0
 //! imgforge is faster).
+//!
+//! The two sides take turns: `IMGFORGE_BENCH_ROUNDS` rounds (default 3), each timing every
+//! stage `IMGFORGE_BENCH_RUNS` times (default 7) after `IMGFORGE_BENCH_WARMUP` untimed runs
+//! (default 2), so load from other processes falls on both alike. The tables give the median
+//! and the fastest of all samples.
 //!
 //! ```text
 //! pip install pyvips pyvips-binary
@@ -23,22 +27,9 @@ use std::time::Instant;
 use image::DynamicImage;
 use imgforge::domain::params::{OutputSpec, ResizeParams};
 use imgforge::domain::{ImageFormat, ImageLimits, SourceImage};
+use imgforge::media::jpeg_scaled;
+use imgforge::providers::local::resize;
 use serde_json::{Value, json};
-
-// `providers::local::resize` is private to the library. Until it is exported, the bench
-// compiles that very source file against the library's public modules, so what is timed is
-// exactly what `LocalProvider` runs. Once exported: `use imgforge::providers::local::resize;`.
-#[path = "../src/providers/local/resize.rs"]
-mod resize;
-mod domain {
-    pub use imgforge::domain::*;
-}
-mod error {
-    pub use imgforge::error::*;
-}
-mod media {
-    pub use imgforge::media::*;
-}
 
 const PHOTO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -49,8 +40,52 @@ const BOX: u32 = 1024;
 const QUALITY: u8 = 90;
 /// Set in the child process that measures imgforge with one thread.
 const SINGLE_THREAD_CHILD: &str = "IMGFORGE_BENCH_SINGLE_THREAD_CHILD";
-/// pyvips' exit status when it cannot load libvips.
+/// The script's exit status when pyvips cannot load libvips.
 const PYVIPS_MISSING: i32 = 3;
+
+/// Table rows: a label, imgforge's stage and libvips' stage.
+#[rustfmt::skip]
+const ROWS: [(&str, &str, &str); 8] = [
+    ("decode, full size", "decode", "decode"),
+    ("decode, DCT shrink-on-load", "decode_shrink", "decode_shrink"),
+    ("resize, from full size", "resize", "resize"),
+    ("resize, from shrunk decode", "resize_shrink", "resize_shrink"),
+    ("encode JPEG q90", "encode", "encode"),
+    ("end to end, no shrink-on-load", "pipeline", "pipeline"),
+    ("end to end, shrink-on-load", "end_to_end", "pipeline_shrink"),
+    ("end to end vs vips thumbnail", "end_to_end", "thumbnail"),
+];
+
+/// Milliseconds per stage, every sample kept.
+type Samples = BTreeMap<String, Vec<f64>>;
+
+/// The samples of one side (imgforge or libvips) with one thread setting.
+#[derive(Default)]
+struct Side {
+    samples: Samples,
+    /// What the first round said about the job: sizes, output, quality.
+    facts: Option<Value>,
+}
+
+impl Side {
+    fn add(&mut self, facts: Value, samples: &Value) {
+        if let Some(samples) = samples.as_object() {
+            for (stage, values) in samples {
+                let values = values.as_array().into_iter().flatten();
+                self.samples
+                    .entry(stage.clone())
+                    .or_default()
+                    .extend(values.filter_map(Value::as_f64));
+            }
+        }
+        self.facts.get_or_insert(facts);
+    }
+
+    fn stage(&self, stage: &str) -> Option<(f64, f64)> {
+        let values = self.samples.get(stage)?;
+        Some((median(values)?, values.iter().copied().reduce(f64::min)?))
+    }
+}
 
 fn main() {
     let photo = Path::new(PHOTO);
@@ -62,8 +97,9 @@ fn main() {
         return;
     }
     let bytes = std::fs::read(photo).unwrap_or_else(|e| panic!("reading {PHOTO}: {e}"));
-    let runs = env_count("IMGFORGE_BENCH_RUNS", 15);
-    let warmup = env_count("IMGFORGE_BENCH_WARMUP", 3);
+    let rounds = env_count("IMGFORGE_BENCH_ROUNDS", 3);
+    let runs = env_count("IMGFORGE_BENCH_RUNS", 7);
+    let warmup = env_count("IMGFORGE_BENCH_WARMUP", 2);
 
     if std::env::var_os(SINGLE_THREAD_CHILD).is_some() {
         println!("{}", measure_imgforge(&bytes, runs, warmup));
@@ -73,17 +109,39 @@ fn main() {
     let job = Job::new(&bytes);
     println!(
         "resize_vs_libvips: {}x{} JPEG ({} bytes) -> fit {BOX}x{BOX} = {}x{}, Lanczos3, JPEG q{QUALITY}; \
-         median of {runs} runs after {warmup} warm-up",
+         {rounds} rounds of {runs} runs per stage and side, after {warmup} warm-up",
         job.source.width,
         job.source.height,
         bytes.len(),
         job.target.0,
         job.target.1,
     );
-    let default_threads = measure_imgforge(&bytes, runs, warmup);
-    let single_thread = measure_imgforge_single_threaded();
-    let libvips = measure_libvips(photo, job.shrink, runs, warmup);
-    report(&default_threads, single_thread.as_ref(), libvips.as_ref());
+    let load_before = load_average();
+    let (mut ours, mut ours_single) = (Side::default(), Side::default());
+    let (mut vips, mut vips_single) = (Side::default(), Side::default());
+    let mut libvips_available = true;
+    for _ in 0..rounds {
+        let measured = measure_imgforge(&bytes, runs, warmup);
+        ours.add(measured.clone(), &measured["samples"]);
+        if let Some(measured) = measure_imgforge_single_threaded() {
+            ours_single.add(measured.clone(), &measured["samples"]);
+        }
+        if !libvips_available {
+            continue;
+        }
+        match measure_libvips(photo, job.shrink, runs, warmup) {
+            Some(measured) => {
+                vips.add(measured.clone(), &measured["timings"]["default"]["samples"]);
+                vips_single.add(measured.clone(), &measured["timings"]["single"]["samples"]);
+            }
+            None => libvips_available = false,
+        }
+    }
+    println!(
+        "load average before and after: {load_before} / {}",
+        load_average()
+    );
+    report(&ours, &ours_single, &vips, &vips_single);
 }
 
 /// The photo and what the resize makes of it.
@@ -92,7 +150,7 @@ struct Job {
     params: ResizeParams,
     limits: ImageLimits,
     target: (u32, u32),
-    /// The DCT scale denominator shrink-on-load picks (2, 4, 8), or 1 for a full decode.
+    /// The DCT scale denominator shrink-on-load picks (2 or 4), or 1 for a full decode.
     shrink: u32,
 }
 
@@ -104,7 +162,7 @@ impl Job {
             .expect("output spec");
         let params = ResizeParams::new(None, Some(i64::from(BOX)), output).expect("params");
         let target = params.target_size(width, height);
-        let reduced = imgforge::media::jpeg_scaled::reduced_size_covering((width, height), target);
+        let reduced = jpeg_scaled::reduced_size_covering((width, height), target);
         let shrink = reduced.map_or(1, |(reduced_width, _)| width.div_ceil(reduced_width));
         let source = SourceImage {
             bytes: bytes::Bytes::copy_from_slice(bytes),
@@ -122,53 +180,55 @@ impl Job {
     }
 }
 
-/// imgforge's timings in milliseconds, plus the facts the report needs, as JSON (the
+/// imgforge's samples in milliseconds, plus the facts the report needs, as JSON (the
 /// single-threaded child prints it for the parent).
 fn measure_imgforge(bytes: &[u8], runs: usize, warmup: usize) -> Value {
     let job = Job::new(bytes);
     let (source, limits, (width, height)) = (&job.source, &job.limits, job.target);
     let decode_full = || imgforge::media::decode(bytes, limits).expect("decode").1;
-    let decode_shipped =
-        || resize::decode_covering(source, limits, width, height).expect("decode covering");
+    let decode_reduced = || {
+        jpeg_scaled::decode_covering(bytes, limits, width, height)
+            .expect("decode at a reduced scale")
+            .expect("a photo this large shrinks on load")
+    };
     let resize = |image: &DynamicImage| resize::resize_to(image, width, height).expect("resize");
     let encode = |image: &DynamicImage| {
         imgforge::media::encode(image, ImageFormat::Jpeg, QUALITY).expect("encode")
     };
+    // What `LocalProvider::resize` runs on its CPU pool.
+    let end_to_end = || resize::resize(source, &job.params, limits).expect("resize end to end");
 
     let full = decode_full();
-    let reduced = decode_shipped();
+    let reduced = decode_reduced();
     let resized_full = resize(&full);
     let resized_reduced = resize(&reduced);
-    let shipped = resize::resize(source, &job.params, limits).expect("resize end to end");
+    let shipped = end_to_end();
+    assert!(
+        shipped.bytes == encode(&resized_reduced),
+        "the stages timed here are no longer what resize() does"
+    );
 
-    let mut ms = BTreeMap::new();
-    let mut time = |stage: &str, ms_taken: f64| ms.insert(stage.to_owned(), ms_taken);
-    time("decode", median_ms(runs, warmup, decode_full));
-    time("decode_shrink", median_ms(runs, warmup, decode_shipped));
-    time("resize", median_ms(runs, warmup, || resize(&full)));
+    let mut samples = Samples::new();
+    let mut time = |stage: &str, taken: Vec<f64>| samples.insert(stage.to_owned(), taken);
+    time("decode", sample_ms(runs, warmup, decode_full));
+    time("decode_shrink", sample_ms(runs, warmup, decode_reduced));
+    time("resize", sample_ms(runs, warmup, || resize(&full)));
     time(
         "resize_shrink",
-        median_ms(runs, warmup, || resize(&reduced)),
+        sample_ms(runs, warmup, || resize(&reduced)),
     );
-    time("encode", median_ms(runs, warmup, || encode(&resized_full)));
+    time("encode", sample_ms(runs, warmup, || encode(&resized_full)));
     time(
         "pipeline",
-        median_ms(runs, warmup, || encode(&resize(&decode_full()))),
+        sample_ms(runs, warmup, || encode(&resize(&decode_full()))),
     );
-    time(
-        "end_to_end",
-        median_ms(runs, warmup, || {
-            resize::resize(source, &job.params, limits).expect("resize end to end")
-        }),
-    );
+    time("end_to_end", sample_ms(runs, warmup, end_to_end));
 
     json!({
-        "source": [job.source.width, job.source.height],
         "reduced": [reduced.width(), reduced.height()],
         "output": [shipped.width, shipped.height, shipped.bytes.len()],
         "psnr_shrink_vs_full_db": psnr(&resized_reduced, &resized_full),
-        "rayon_threads": std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()),
-        "ms": ms,
+        "samples": samples,
     })
 }
 
@@ -182,7 +242,7 @@ fn measure_imgforge_single_threaded() -> Option<Value> {
         .output()
         .expect("running the single-threaded pass");
     if !output.status.success() {
-        eprintln!(
+        println!(
             "the single-threaded pass failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
@@ -191,7 +251,7 @@ fn measure_imgforge_single_threaded() -> Option<Value> {
     serde_json::from_slice(&output.stdout).ok()
 }
 
-/// libvips' timings from `bench/libvips_resize.py`, or `None` (with the reason printed) when
+/// libvips' samples from `bench/libvips_resize.py`, or `None` (with the reason printed) when
 /// python or pyvips is missing.
 fn measure_libvips(photo: &Path, shrink: u32, runs: usize, warmup: usize) -> Option<Value> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
@@ -211,17 +271,18 @@ fn measure_libvips(photo: &Path, shrink: u32, runs: usize, warmup: usize) -> Opt
             return None;
         }
     };
+    let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(PYVIPS_MISSING) {
         println!(
             "skipping libvips: {} (pip install pyvips pyvips-binary)",
-            String::from_utf8_lossy(&output.stderr).trim()
+            stderr.trim()
         );
         return None;
     }
     if !output.status.success() {
         println!(
             "skipping libvips: {python} {LIBVIPS_SCRIPT} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
+            stderr.trim()
         );
         return None;
     }
@@ -234,114 +295,104 @@ fn measure_libvips(photo: &Path, shrink: u32, runs: usize, warmup: usize) -> Opt
     }
 }
 
-/// One table row: a label, imgforge's stage and libvips' stage.
-const ROWS: [(&str, &str, &str); 8] = [
-    ("decode, full size", "decode", "decode"),
-    (
-        "decode, DCT shrink-on-load",
-        "decode_shrink",
-        "decode_shrink",
-    ),
-    ("resize, from full size", "resize", "resize"),
-    (
-        "resize, from shrunk decode",
-        "resize_shrink",
-        "resize_shrink",
-    ),
-    ("encode JPEG q90", "encode", "encode"),
-    ("end to end, no shrink-on-load", "pipeline", "pipeline"),
-    (
-        "end to end, shrink-on-load",
-        "end_to_end",
-        "pipeline_shrink",
-    ),
-    ("end to end vs vips thumbnail", "end_to_end", "thumbnail"),
-];
-
-fn report(default_threads: &Value, single_thread: Option<&Value>, libvips: Option<&Value>) {
-    let reduced = &default_threads["reduced"];
-    let output = &default_threads["output"];
-    println!(
-        "imgforge: shrink-on-load decodes {}x{}; output {}x{}, {} bytes; \
-         PSNR of the shrink-on-load result against the full decode: {:.1} dB",
-        reduced[0],
-        reduced[1],
-        output[0],
-        output[1],
-        output[2],
-        default_threads["psnr_shrink_vs_full_db"]
-            .as_f64()
-            .unwrap_or(f64::NAN)
-    );
-    if let Some(libvips) = libvips {
-        let vips_output = &libvips["output"]["resize"];
+fn report(ours: &Side, ours_single: &Side, vips: &Side, vips_single: &Side) {
+    if let Some(facts) = &ours.facts {
+        let (reduced, output) = (&facts["reduced"], &facts["output"]);
         println!(
-            "libvips {}: output {}x{}, {} bytes",
-            libvips["libvips"].as_str().unwrap_or("?"),
-            vips_output[0],
-            vips_output[1],
-            vips_output[2],
+            "imgforge: shrink-on-load decodes {}x{}; output {}x{}, {} bytes; PSNR of the \
+             shrink-on-load result against resizing the full decode: {:.1} dB",
+            reduced[0],
+            reduced[1],
+            output[0],
+            output[1],
+            output[2],
+            facts["psnr_shrink_vs_full_db"].as_f64().unwrap_or(f64::NAN)
         );
     }
-    let vips = |threads: &str, stage: &str| {
-        libvips.and_then(|v| v["timings"][threads]["ms"][stage].as_f64())
-    };
-    let ours = |value: Option<&Value>, stage: &str| value.and_then(|v| v["ms"][stage].as_f64());
-    let cell = |ms: Option<f64>| ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1}"));
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-        _ => "-".to_owned(),
-    };
-
-    println!();
-    println!(
-        "{:<31} | {:>29} | {:>29}",
-        "stage (ms, median)", "default threads", "1 thread"
-    );
-    println!(
-        "{:<31} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9}",
-        "", "imgforge", "libvips", "ratio", "imgforge", "libvips", "ratio"
-    );
-    println!("{}", "-".repeat(95));
-    for (label, our_stage, vips_stage) in ROWS {
-        let (ours_default, vips_default) = (
-            ours(Some(default_threads), our_stage),
-            vips("default", vips_stage),
-        );
-        let (ours_single, vips_single) =
-            (ours(single_thread, our_stage), vips("single", vips_stage));
+    if let Some(facts) = &vips.facts {
+        let output = &facts["output"]["resize"];
         println!(
-            "{label:<31} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9}",
-            cell(ours_default),
-            cell(vips_default),
-            ratio(ours_default, vips_default),
-            cell(ours_single),
-            cell(vips_single),
-            ratio(ours_single, vips_single),
+            "libvips {}: output {}x{}, {} bytes; threads by default: {}",
+            facts["libvips"].as_str().unwrap_or("?"),
+            output[0],
+            output[1],
+            output[2],
+            facts["timings"]["default"]["threads"],
         );
+    }
+    for (title, pick) in [
+        ("median", (|(median, _)| median) as fn((f64, f64)) -> f64),
+        ("fastest", |(_, min)| min),
+    ] {
+        println!();
+        println!(
+            "{:<31} | {:>29} | {:>29}",
+            format!("stage (ms, {title})"),
+            "default threads",
+            "1 thread"
+        );
+        println!(
+            "{:<31} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9}",
+            "", "imgforge", "libvips", "ratio", "imgforge", "libvips", "ratio"
+        );
+        println!("{}", "-".repeat(95));
+        for (label, our_stage, vips_stage) in ROWS {
+            let pair = |ours: &Side, vips: &Side| {
+                (
+                    ours.stage(our_stage).map(pick),
+                    vips.stage(vips_stage).map(pick),
+                )
+            };
+            let (a, b) = pair(ours, vips);
+            let (c, d) = pair(ours_single, vips_single);
+            println!(
+                "{label:<31} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9}",
+                cell(a),
+                cell(b),
+                ratio(a, b),
+                cell(c),
+                cell(d),
+                ratio(c, d),
+            );
+        }
     }
     println!();
     println!("ratio = imgforge / libvips; below 1.00 imgforge is faster");
 }
 
-/// Median wall time of `job` in milliseconds over `runs` runs, after `warmup` untimed ones.
-fn median_ms<T>(runs: usize, warmup: usize, mut job: impl FnMut() -> T) -> f64 {
+fn cell(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1}"))
+}
+
+fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
+    match (ours, theirs) {
+        (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}", ours / theirs),
+        _ => "-".to_owned(),
+    }
+}
+
+/// Wall times of `runs` calls of `job` in milliseconds, after `warmup` untimed ones.
+fn sample_ms<T>(runs: usize, warmup: usize, mut job: impl FnMut() -> T) -> Vec<f64> {
     for _ in 0..warmup {
         black_box(job());
     }
-    let mut samples: Vec<f64> = (0..runs.max(1))
+    (0..runs.max(1))
         .map(|_| {
             let started = Instant::now();
             black_box(job());
             started.elapsed().as_secs_f64() * 1e3
         })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    let mid = samples.len() / 2;
-    if samples.len() % 2 == 0 {
-        (samples[mid - 1] + samples[mid]) / 2.0
-    } else {
-        samples[mid]
+        .collect()
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        len if len % 2 == 0 => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
+        _ => Some(sorted[mid]),
     }
 }
 
@@ -356,6 +407,19 @@ fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
         .sum();
     let mse = squared / a.as_raw().len() as f64;
     10.0 * (255.0 * 255.0 / mse).log10()
+}
+
+/// The 1, 5 and 15 minute load averages, so a reader can tell a busy machine's numbers.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |load| {
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
 }
 
 fn env_count(name: &str, default: usize) -> usize {

@@ -7,4 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
+# ONNX Runtime for the local models (loaded at run time): found, or installed once into .venv.
+ORT_DYLIB_PATH="$(scripts/ensure_onnxruntime.sh)"
+if [ -n "$ORT_DYLIB_PATH" ]; then export ORT_DYLIB_PATH; else unset ORT_DYLIB_PATH; fi
 cargo test --locked --lib --bins --tests

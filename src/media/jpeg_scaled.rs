@@ -1,9 +1,11 @@
-//! JPEG shrink-on-load: decoding at 1/2, 1/4 or 1/8 of the size in the inverse DCT.
+//! JPEG shrink-on-load: decoding at 1/2 or 1/4 of the size in the inverse DCT.
 //!
-//! A JPEG stores 8×8 blocks of frequency coefficients. Inverting only the lowest 4×4, 2×2 or
-//! 1×1 of them yields the block already reduced by 2, 4 or 8, so a photo that is about to be
-//! shrunk never has its full-size pixels computed, upsampled, colour-converted and then
-//! resampled away. libjpeg calls this `scale_denom`; libvips uses it in `thumbnail`.
+//! A JPEG stores 8×8 blocks of frequency coefficients. Inverting only the lowest 4×4 or 2×2
+//! of them yields the block already reduced by 2 or 4, so a photo that is about to be shrunk
+//! never has its full-size pixels computed, upsampled, colour-converted and then resampled
+//! away. libjpeg calls this `scale_denom`; libvips uses it in `thumbnail`. Every coefficient is
+//! still entropy-decoded, so the saving is in the inverse DCT, upsampling, colour conversion
+//! and the resampling that follows.
 
 use image::{DynamicImage, GrayImage, RgbImage};
 use jpeg_decoder::{Decoder, PixelFormat};
@@ -12,8 +14,10 @@ use crate::domain::ImageLimits;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::decode::{check_dimensions, check_input_size};
 
-/// The reduced scales the decoder offers, in eighths, smallest first.
-const REDUCED_EIGHTHS: [u32; 3] = [1, 2, 4];
+/// The reduced scales used, in eighths, smallest first. The decoder also offers 1/8, which
+/// keeps only each block's average: against a full decode resampled to the same size that
+/// scores about 36 dB PSNR, where 1/4 stays above 41 dB and 1/2 above 50 dB.
+const REDUCED_EIGHTHS: [u32; 2] = [2, 4];
 
 /// The size a `width` × `height` JPEG decodes to at `eighths`/8 of its size: each side rounds
 /// up, because a partial block still yields a pixel.
@@ -156,9 +160,10 @@ mod tests {
             reduced_size_covering((4000, 3000), (1000, 750)),
             Some((1000, 750))
         );
+        // 1/8 would cover this too, but its quality is not good enough.
         assert_eq!(
             reduced_size_covering((4000, 3000), (400, 300)),
-            Some((500, 375))
+            Some((1000, 750))
         );
         assert_eq!(reduced_size_covering((4000, 3000), (2001, 1501)), None);
         // Partial blocks round up: 1/8 of 1001 pixels is 126 pixels, not 125.

@@ -192,3 +192,43 @@ async fn serve_file(Path(name): Path<String>) -> Response {
 pub fn decode(bytes: &[u8]) -> image::DynamicImage {
     image::load_from_memory(bytes).expect("result decodes")
 }
+
+/// The shared model folder, or `None` (reason printed) where it is absent.
+pub fn models_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/models");
+    if dir.join("u2netp.onnx").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: {} has no u2netp.onnx", dir.display());
+        None
+    }
+}
+
+impl TestServer {
+    /// A server whose local engine reads the shared models; `None` (reason printed) where
+    /// the models or the ONNX Runtime library are unavailable.
+    pub async fn with_models(configure: impl FnOnce(&mut Settings)) -> Option<TestServer> {
+        let dir = models_dir()?;
+        let server = TestServer::start_with(|s| {
+            s.models.dir = dir;
+            configure(s);
+        })
+        .await;
+        let mut health =
+            tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "imgforge.v1.EditingService".into(),
+            })
+            .await
+            .expect("health answers")
+            .into_inner()
+            .status;
+        if status != tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
+            eprintln!("skipping: the local engine is not ready (ONNX Runtime library missing?)");
+            server.stop().await;
+            return None;
+        }
+        Some(server)
+    }
+}

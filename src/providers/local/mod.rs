@@ -1,13 +1,18 @@
 //! The in-process engine: no network, no keys; the embedded default provider.
 
+mod change_background;
+mod character;
 pub mod composite;
 mod convert;
 pub mod cutout;
 mod pool;
 pub mod refine;
+mod remove_background;
 pub mod resize;
 pub mod segment;
 pub mod stylize;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -21,10 +26,12 @@ use crate::error::Result;
 use crate::providers::{Character, Composites, Provider};
 
 pub use pool::CpuPool;
+pub use segment::Segmenter;
 
 pub struct LocalProvider {
     limits: ImageLimits,
     pool: CpuPool,
+    segmenter: Arc<Segmenter>,
 }
 
 impl LocalProvider {
@@ -32,6 +39,7 @@ impl LocalProvider {
         LocalProvider {
             limits: settings.limits,
             pool: CpuPool::per_core(),
+            segmenter: Arc::new(Segmenter::new(&settings.models)),
         }
     }
 }
@@ -67,7 +75,7 @@ impl Provider for LocalProvider {
     fn is_ready(&self, op: Operation) -> bool {
         match op {
             Operation::RemoveBackground | Operation::ChangeBackground | Operation::CreateCharacter => {
-                false
+                self.segmenter.is_ready(None)
             }
             Operation::Resize
             | Operation::ConvertToPng
@@ -109,8 +117,11 @@ impl Provider for LocalProvider {
         image: SourceImage,
         params: RemoveBackgroundParams,
     ) -> Result<EncodedImage> {
-        let _ = (image, params);
-        Err(crate::error::Error::unimplemented("local remove_background is being built"))
+        let limits = self.limits;
+        let segmenter = self.segmenter.clone();
+        self.pool
+            .run(move || remove_background::remove_background(&segmenter, &image, &params, &limits))
+            .await
     }
 
     async fn change_background(
@@ -119,8 +130,13 @@ impl Provider for LocalProvider {
         background: SourceImage,
         params: ChangeBackgroundParams,
     ) -> Result<Composites> {
-        let _ = (base, background, params);
-        Err(crate::error::Error::unimplemented("local change_background is being built"))
+        let limits = self.limits;
+        let segmenter = self.segmenter.clone();
+        self.pool
+            .run(move || {
+                change_background::change_background(&segmenter, &base, &background, &params, &limits)
+            })
+            .await
     }
 
     async fn create_character(
@@ -128,7 +144,10 @@ impl Provider for LocalProvider {
         photo: SourceImage,
         params: CreateCharacterParams,
     ) -> Result<Character> {
-        let _ = (photo, params);
-        Err(crate::error::Error::unimplemented("local create_character is being built"))
+        let limits = self.limits;
+        let segmenter = self.segmenter.clone();
+        self.pool
+            .run(move || character::create_character(&segmenter, &photo, &params, &limits))
+            .await
     }
 }

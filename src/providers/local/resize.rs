@@ -120,6 +120,8 @@ mod tests {
         for (name, (width, height)) in [
             ("large_4000x3000.jpg", (1024, 768)),
             ("large_4000x3000.jpg", (400, 300)),
+            ("large_4000x3000.jpg", (1000, 750)),
+            ("large_4000x3000.jpg", (500, 375)),
             ("astronaut.jpg", (200, 200)),
         ] {
             let Some(bytes) = testdata::read(name) else {
@@ -133,7 +135,8 @@ mod tests {
             let shrunk_on_load = resize_to(&reduced, width, height).unwrap();
             let reference = resize_to(&full, width, height).unwrap();
             let psnr = psnr(&shrunk_on_load, &reference);
-            assert!(psnr > 35.0, "{name} at {width}x{height}: {psnr:.1} dB");
+            // Measured: 41.5 to 51 dB; two good Lanczos3 implementations differ by about as much.
+            assert!(psnr > 40.0, "{name} at {width}x{height}: {psnr:.1} dB");
         }
     }
 

@@ -1,0 +1,280 @@
+//! Single-channel f32 planes and the separable blurs the compositor is built from.
+//!
+//! Every blur extends the edge pixels outward, so a blurred plane keeps its mean near a border
+//! instead of fading to black. Work is single-threaded on purpose: the local provider already
+//! runs one job per core, so splitting one composite across threads would only oversubscribe.
+
+/// One channel of an image, row-major, values nominally in 0..=1.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Plane {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+impl Plane {
+    pub fn filled(width: usize, height: usize, value: f32) -> Self {
+        Plane {
+            width,
+            height,
+            data: vec![value; width * height],
+        }
+    }
+
+    pub fn zeros(width: usize, height: usize) -> Self {
+        Self::filled(width, height, 0.0)
+    }
+
+    #[cfg(test)]
+    pub fn at(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    /// A new plane of the same size, `f` applied to each value.
+    pub fn map(&self, f: impl Fn(f32) -> f32) -> Plane {
+        Plane {
+            width: self.width,
+            height: self.height,
+            data: self.data.iter().map(|&v| f(v)).collect(),
+        }
+    }
+
+    /// A new plane of the same size, `f` applied to each pair of values.
+    pub fn zip_map(&self, other: &Plane, f: impl Fn(f32, f32) -> f32) -> Plane {
+        debug_assert_eq!((self.width, self.height), (other.width, other.height));
+        Plane {
+            width: self.width,
+            height: self.height,
+            data: self
+                .data
+                .iter()
+                .zip(&other.data)
+                .map(|(&a, &b)| f(a, b))
+                .collect(),
+        }
+    }
+
+    fn row(&self, y: isize) -> &[f32] {
+        let y = y.clamp(0, self.height as isize - 1) as usize;
+        &self.data[y * self.width..(y + 1) * self.width]
+    }
+}
+
+/// The mean over a (2·radius+1)² square around each pixel.
+pub(super) fn box_blur(plane: &Plane, radius: usize) -> Plane {
+    if radius == 0 || plane.data.is_empty() {
+        return plane.clone();
+    }
+    box_columns(&box_rows(plane, radius), radius)
+}
+
+/// A Gaussian blur of standard deviation `sigma` pixels.
+pub(super) fn gaussian_blur(plane: &Plane, sigma: f32) -> Plane {
+    gaussian_blur_xy(plane, sigma, sigma)
+}
+
+/// A Gaussian blur with its own standard deviation along each axis. Small sigmas (a feathered
+/// edge) get an exact kernel; larger ones (shadows, light wrap) three box passes of the same
+/// variance, whose cost does not grow with the radius.
+pub(super) fn gaussian_blur_xy(plane: &Plane, sigma_x: f32, sigma_y: f32) -> Plane {
+    if plane.data.is_empty() {
+        return plane.clone();
+    }
+    let rows = match blur_kind(sigma_x) {
+        BlurKind::None => plane.clone(),
+        BlurKind::Kernel(kernel) => convolve_rows(plane, &kernel),
+        BlurKind::Boxes(radii) => radii
+            .into_iter()
+            .fold(plane.clone(), |p, r| box_rows(&p, r)),
+    };
+    match blur_kind(sigma_y) {
+        BlurKind::None => rows,
+        BlurKind::Kernel(kernel) => convolve_columns(&rows, &kernel),
+        BlurKind::Boxes(radii) => radii.into_iter().fold(rows, |p, r| box_columns(&p, r)),
+    }
+}
+
+enum BlurKind {
+    None,
+    Kernel(Vec<f32>),
+    Boxes([usize; 3]),
+}
+
+fn blur_kind(sigma: f32) -> BlurKind {
+    if sigma.is_nan() || sigma < 0.3 {
+        BlurKind::None
+    } else if sigma <= 3.0 {
+        BlurKind::Kernel(gaussian_kernel(sigma))
+    } else {
+        BlurKind::Boxes(box_radii(sigma))
+    }
+}
+
+fn box_rows(plane: &Plane, radius: usize) -> Plane {
+    let width = plane.width;
+    let last = width - 1;
+    let inv = 1.0 / (2 * radius + 1) as f32;
+    let mut out = Plane::zeros(width, plane.height);
+    for (dst, src) in out.data.chunks_mut(width).zip(plane.data.chunks(width)) {
+        // The window of x is [x - r, x + r]; indices outside the row repeat the edge pixel.
+        let mut sum = src[0] * radius as f32 + (0..=radius).map(|i| src[i.min(last)]).sum::<f32>();
+        for (x, value) in dst.iter_mut().enumerate() {
+            *value = sum * inv;
+            sum += src[(x + radius + 1).min(last)] - src[x.saturating_sub(radius)];
+        }
+    }
+    out
+}
+
+fn box_columns(plane: &Plane, radius: usize) -> Plane {
+    let r = radius as isize;
+    let inv = 1.0 / (2 * radius + 1) as f32;
+    let mut out = Plane::zeros(plane.width, plane.height);
+    // One running sum per column, slid down the rows: contiguous and vectorisable.
+    let mut sums = vec![0.0f32; plane.width];
+    for dy in -r..=r {
+        add_assign(&mut sums, plane.row(dy));
+    }
+    for (y, dst) in out.data.chunks_mut(plane.width).enumerate() {
+        let y = y as isize;
+        for (value, sum) in dst.iter_mut().zip(&sums) {
+            *value = sum * inv;
+        }
+        let (incoming, outgoing) = (plane.row(y + r + 1), plane.row(y - r));
+        for ((sum, add), sub) in sums.iter_mut().zip(incoming).zip(outgoing) {
+            *sum += add - sub;
+        }
+    }
+    out
+}
+
+fn add_assign(sums: &mut [f32], row: &[f32]) {
+    for (sum, value) in sums.iter_mut().zip(row) {
+        *sum += value;
+    }
+}
+
+fn gaussian_kernel(sigma: f32) -> Vec<f32> {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let weights: Vec<f32> = (-radius..=radius)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f32 = weights.iter().sum();
+    weights.into_iter().map(|w| w / total).collect()
+}
+
+fn convolve_rows(plane: &Plane, kernel: &[f32]) -> Plane {
+    let radius = kernel.len() / 2;
+    let mut out = Plane::zeros(plane.width, plane.height);
+    // Each row is copied with its edge pixels repeated `radius` times on both sides, so the
+    // inner loop is a plain dot product over a sliding window.
+    let mut padded = vec![0.0f32; plane.width + 2 * radius];
+    for (dst, src) in out
+        .data
+        .chunks_mut(plane.width)
+        .zip(plane.data.chunks(plane.width))
+    {
+        padded[..radius].fill(src[0]);
+        padded[radius..radius + src.len()].copy_from_slice(src);
+        padded[radius + src.len()..].fill(src[src.len() - 1]);
+        for (value, window) in dst.iter_mut().zip(padded.windows(kernel.len())) {
+            *value = window.iter().zip(kernel).map(|(a, w)| a * w).sum();
+        }
+    }
+    out
+}
+
+fn convolve_columns(plane: &Plane, kernel: &[f32]) -> Plane {
+    let radius = (kernel.len() / 2) as isize;
+    let mut out = Plane::zeros(plane.width, plane.height);
+    for (y, dst) in out.data.chunks_mut(plane.width).enumerate() {
+        for (k, weight) in kernel.iter().enumerate() {
+            let src = plane.row(y as isize + k as isize - radius);
+            for (value, s) in dst.iter_mut().zip(src) {
+                *value += weight * s;
+            }
+        }
+    }
+    out
+}
+
+/// Radii of three successive box blurs whose combined variance is `sigma`² (the construction
+/// browsers use for CSS blur).
+fn box_radii(sigma: f32) -> [usize; 3] {
+    const PASSES: f32 = 3.0;
+    let ideal = (12.0 * sigma * sigma / PASSES + 1.0).sqrt();
+    let mut lower = ideal.floor() as i64;
+    if lower % 2 == 0 {
+        lower -= 1;
+    }
+    let lower_f = lower as f32;
+    let lower_count = ((12.0 * sigma * sigma
+        - PASSES * lower_f * lower_f
+        - 4.0 * PASSES * lower_f
+        - 3.0 * PASSES)
+        / (-4.0 * lower_f - 4.0))
+        .round() as i64;
+    let radius = |width: i64| ((width.max(1) - 1) / 2) as usize;
+    std::array::from_fn(|i| {
+        if (i as i64) < lower_count {
+            radius(lower)
+        } else {
+            radius(lower + 2)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn impulse(size: usize) -> Plane {
+        let mut plane = Plane::zeros(size, size);
+        plane.data[size / 2 * size + size / 2] = 1.0;
+        plane
+    }
+
+    fn variance_along_x(plane: &Plane) -> f32 {
+        let centre = (plane.width / 2) as f32;
+        let total: f32 = plane.data.iter().sum();
+        (0..plane.height)
+            .flat_map(|y| (0..plane.width).map(move |x| (x, y)))
+            .map(|(x, y)| plane.at(x, y) * (x as f32 - centre).powi(2))
+            .sum::<f32>()
+            / total
+    }
+
+    #[test]
+    fn blurs_keep_a_constant_plane_constant() {
+        let plane = Plane::filled(17, 9, 0.25);
+        for blurred in [
+            box_blur(&plane, 4),
+            gaussian_blur(&plane, 1.5),
+            gaussian_blur(&plane, 7.0),
+        ] {
+            assert!(blurred.data.iter().all(|v| (v - 0.25).abs() < 1e-5));
+        }
+    }
+
+    #[test]
+    fn gaussian_blur_spreads_an_impulse_by_sigma() {
+        for sigma in [1.2f32, 2.5, 6.0, 11.0] {
+            let blurred = gaussian_blur(&impulse(101), sigma);
+            let total: f32 = blurred.data.iter().sum();
+            assert!((total - 1.0).abs() < 1e-3, "mass kept for sigma {sigma}");
+            let measured = variance_along_x(&blurred).sqrt();
+            assert!(
+                (measured - sigma).abs() < 0.1 * sigma + 0.1,
+                "{measured} vs {sigma}"
+            );
+        }
+    }
+
+    #[test]
+    fn box_blur_averages_the_window() {
+        let mut plane = Plane::zeros(9, 1);
+        plane.data[4] = 3.0;
+        let blurred = box_blur(&plane, 1);
+        assert_eq!(&blurred.data[2..7], &[0.0, 1.0, 1.0, 1.0, 0.0]);
+    }
+}

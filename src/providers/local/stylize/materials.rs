@@ -1,0 +1,113 @@
+//! Material regions (skin, hair, a jacket): the photo flattened by edge-preserving smoothing,
+//! clustered in Oklab, clusters of one hue family grouped, regions cleaned of specks.
+
+use super::oklab::{Lab, LabImage};
+use super::painted::trust;
+use super::plane::Plane;
+use super::quantize::{group_materials, quantize};
+use super::regions::{majority_filter, merge_small};
+use super::silhouette::Silhouette;
+use super::smooth::{SmoothParams, smooth};
+
+/// The material of every pixel and each material's representative colour.
+#[derive(Debug, Clone)]
+pub struct Materials {
+    pub labels: Vec<u8>,
+    pub palette: Vec<Lab>,
+}
+
+impl Materials {
+    pub fn count(&self) -> usize {
+        self.palette.len()
+    }
+
+    /// Whether the border between two materials is a real change of material (a different
+    /// hue, or a jump in lightness) rather than shading, and so deserves an ink line.
+    pub fn is_material_border(&self, p: u8, q: u8) -> bool {
+        let (p, q) = (self.palette[usize::from(p)], self.palette[usize::from(q)]);
+        (p[1] - q[1]).hypot(p[2] - q[2]) > 0.05 || (p[0] - q[0]).abs() > 0.3
+    }
+}
+
+/// The photo at two levels of abstraction.
+#[derive(Debug, Clone)]
+pub struct Flattened {
+    /// Lightly smoothed: photographic noise gone, features (eyes, mouth) kept; lines come
+    /// from here.
+    pub detail: LabImage,
+    /// Strongly smoothed: texture gone, regions nearly flat; colours come from here.
+    pub flat: LabImage,
+    /// Where the photo shows the subject's own colour (see [`trust`]).
+    pub trust: Plane,
+}
+
+/// Smooths the subject in two passes: `detail` on the photo (its halo refilled from the
+/// interior), then `flat` on the result, guided by it.
+pub fn flatten(
+    source: &LabImage,
+    silhouette: &Silhouette,
+    detail: SmoothParams,
+    flat: SmoothParams,
+) -> Flattened {
+    let trust = trust(silhouette);
+    let detail = smooth(source, Some(&trust), detail);
+    let flat = smooth(&detail, None, flat);
+    Flattened {
+        detail,
+        flat,
+        trust,
+    }
+}
+
+/// How materials are found.
+#[derive(Debug, Clone, Copy)]
+pub struct MaterialParams {
+    /// Colour clusters before grouping.
+    pub clusters: usize,
+    /// Weight of lightness against the colour axes when clustering.
+    pub lightness_weight: f32,
+    /// Clusters whose chroma vectors are this close (and lightness within
+    /// `lightness_step`) are one material in different light.
+    pub hue_step: f32,
+    pub lightness_step: f32,
+}
+
+pub fn find_materials(
+    flattened: &Flattened,
+    silhouette: &Silhouette,
+    params: MaterialParams,
+) -> Materials {
+    let flat = &flattened.flat;
+    let clusters = quantize(
+        flat,
+        Some(&flattened.trust),
+        params.clusters,
+        [params.lightness_weight, 1.0, 1.0],
+    );
+    let (material_of, count) =
+        group_materials(&clusters.palette, params.hue_step, params.lightness_step);
+    let labels: Vec<u8> = clusters
+        .labels
+        .iter()
+        .map(|&c| material_of[usize::from(c)])
+        .collect();
+    let labels = clean_regions(&labels, count, flat.width, flat.height, silhouette, 16.0);
+    let palette = super::shading::mean_colours(&labels, count, flat, &flattened.trust);
+    Materials { labels, palette }
+}
+
+/// A majority filter, then regions smaller than a `min_side`² square (at the reference
+/// subject size) merged into their neighbours.
+pub fn clean_regions(
+    labels: &[u8],
+    count: usize,
+    width: usize,
+    height: usize,
+    silhouette: &Silhouette,
+    min_side: f32,
+) -> Vec<u8> {
+    let radius = silhouette.px(2.0).round().max(1.0) as usize;
+    let labels = majority_filter(labels, width, height, radius, count);
+    let min_area = silhouette.px(min_side).powi(2).round() as usize;
+    merge_small(&labels, width, height, min_area)
+}

@@ -1,0 +1,368 @@
+//! The local AI engine end to end: remove background, change background and create
+//! character through gRPC and REST, on real photos and the real u2netp model.
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use common::{FileServer, TestServer, decode};
+use imgforge::proto::v1 as pb;
+use pb::image_input::Source;
+use pb::image_output::Location;
+
+fn input(bytes: Vec<u8>) -> Option<pb::ImageInput> {
+    Some(pb::ImageInput {
+        source: Some(Source::Data(bytes)),
+    })
+}
+
+fn data_of(image: &pb::ImageOutput) -> Vec<u8> {
+    match &image.location {
+        Some(Location::Data(bytes)) => bytes.clone(),
+        other => panic!("expected inline data, got {other:?}"),
+    }
+}
+
+fn data_uri_bytes(uri: &str) -> Vec<u8> {
+    let (_, data) = uri.split_once(";base64,").expect("a data URI");
+    BASE64.decode(data).unwrap()
+}
+
+macro_rules! server_with_models {
+    () => {
+        match TestServer::with_models(|s| s.fetch.allow = vec!["127.0.0.1/32".into()]).await {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
+async fn editing(server: &TestServer) -> pb::editing_service_client::EditingServiceClient<tonic::transport::Channel> {
+    pb::editing_service_client::EditingServiceClient::new(server.channel().await)
+        .max_decoding_message_size(64 << 20)
+}
+
+#[tokio::test]
+async fn remove_background_cuts_out_the_astronaut() {
+    let photo = photo!("astronaut.png");
+    let server = server_with_models!();
+    let reply = editing(&server)
+        .await
+        .remove_background(pb::RemoveBackgroundRequest {
+            image: input(photo),
+            ..Default::default()
+        })
+        .await
+        .expect("remove background succeeds")
+        .into_inner();
+    let task = reply.task.unwrap();
+    assert_eq!(task.status, pb::TaskStatus::Succeeded as i32);
+    assert_eq!(task.provider, "local");
+    let image = reply.image.unwrap();
+    assert_eq!(image.media_type, "image/png");
+    let cutout = decode(&data_of(&image)).to_rgba8();
+    assert_eq!(cutout.dimensions(), (512, 512));
+    // The sky-blue backdrop top right is gone; the astronaut's face stays.
+    assert_eq!(cutout.get_pixel(500, 10).0[3], 0, "background is transparent");
+    assert_eq!(cutout.get_pixel(200, 150).0[3], 255, "the face is opaque");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn remove_background_options_mask_solid_crop_and_refinement() {
+    let photo = photo!("astronaut.png");
+    let server = server_with_models!();
+    let mut client = editing(&server).await;
+    let call = |mode: pb::CutoutMode, color: &str, crop: bool, refine: pb::EdgeRefinement| {
+        pb::RemoveBackgroundRequest {
+            image: input(photo.clone()),
+            mode: mode as i32,
+            background_color: color.to_owned(),
+            crop_to_subject: crop,
+            crop_margin: 8,
+            refine: refine as i32,
+            ..Default::default()
+        }
+    };
+    let mask = client
+        .remove_background(call(pb::CutoutMode::Mask, "", false, pb::EdgeRefinement::None))
+        .await
+        .unwrap()
+        .into_inner();
+    let mask = decode(&data_of(&mask.image.unwrap()));
+    assert!(matches!(mask, image::DynamicImage::ImageLuma8(_)), "mask is grayscale");
+
+    let solid = client
+        .remove_background(call(
+            pb::CutoutMode::SolidBackground,
+            "#00ff00",
+            false,
+            pb::EdgeRefinement::AlphaMatting,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let solid = decode(&data_of(&solid.image.unwrap())).to_rgba8();
+    assert_eq!(&solid.get_pixel(500, 10).0[..3], &[0, 255, 0]);
+
+    let cropped = client
+        .remove_background(call(
+            pb::CutoutMode::Cutout,
+            "",
+            true,
+            pb::EdgeRefinement::GuidedFilter,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .image
+        .unwrap();
+    assert!(cropped.width < 512 || cropped.height < 512, "cropped to the subject");
+
+    let status = client
+        .remove_background(pb::RemoveBackgroundRequest {
+            image: input(photo.clone()),
+            output: Some(pb::OutputOptions {
+                format: pb::ImageFormat::Jpeg as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+
+    let status = client
+        .remove_background(pb::RemoveBackgroundRequest {
+            image: input(photo),
+            model: "no-such-model".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(status.message().contains("no-such-model"), "{}", status.message());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rest_remove_bg_replies_with_the_task_shape_for_non_people_too() {
+    for name in ["chelsea.png", "coffee.png"] {
+        if common::testdata(name).is_none() {
+            return;
+        }
+    }
+    let files = FileServer::start().await;
+    let server = server_with_models!();
+    for name in ["chelsea.png", "coffee.png"] {
+        let res = server
+            .http
+            .post(server.url("/remove_bg"))
+            .json(&serde_json::json!({ "image_url": files.url(&format!("/files/{name}")) }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{name}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        for key in ["task_id", "task_status", "submit_time", "scheduled_time", "end_time"] {
+            assert!(body[key].is_string(), "{key} in {body}");
+        }
+        assert_eq!(body["task_status"], "SUCCEEDED");
+        assert_eq!(body["task_metrics"]["TOTAL"], 1);
+        let png = decode(&data_uri_bytes(body["results"][0]["url"].as_str().unwrap())).to_rgba8();
+        let transparent = png.pixels().filter(|p| p.0[3] == 0).count();
+        assert!(transparent > png.len() / 4 / 20, "{name}: some background removed");
+    }
+    let res = server
+        .http
+        .post(server.url("/remove_bg"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn change_background_composites_n_distinct_results() {
+    let base = photo!("astronaut.png");
+    let background = photo!("hubble_deep_field.jpg");
+    let server = server_with_models!();
+    let reply = editing(&server)
+        .await
+        .change_background(pb::ChangeBackgroundRequest {
+            base_image: input(base),
+            ref_image: input(background),
+            ref_prompt: "a starry sky".into(),
+            n: 3,
+            shadow: true,
+            ..Default::default()
+        })
+        .await
+        .expect("change background succeeds")
+        .into_inner();
+    assert_eq!(reply.images.len(), 3);
+    let task = reply.task.unwrap();
+    assert_eq!(task.metrics.unwrap().total, 3);
+    assert!(
+        task.notes.iter().any(|n| n.contains("ref_prompt")),
+        "the reply says the prompt was not used: {:?}",
+        task.notes
+    );
+    let images: Vec<_> = reply.images.iter().map(|i| decode(&data_of(i)).to_rgb8()).collect();
+    assert_eq!(images[0].dimensions(), (512, 512), "the canvas keeps the base size");
+    assert!(images[0] != images[1], "variants 1 and 2 differ");
+    assert!(images[1] != images[2], "variants 2 and 3 differ");
+    // The astronaut's face is still there, the blue backdrop is not.
+    let corner = images[0].get_pixel(500, 10).0;
+    assert!(!(corner[2] > 150 && corner[0] < 100), "backdrop replaced: {corner:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rest_change_bg_keeps_the_seed_task_shape() {
+    for name in ["motorcycle_left.png", "coffee.png"] {
+        if common::testdata(name).is_none() {
+            return;
+        }
+    }
+    let files = FileServer::start().await;
+    let server = server_with_models!();
+    let res = server
+        .http
+        .post(server.url("/change_bg"))
+        .json(&serde_json::json!({
+            "base_image_url": files.url("/files/motorcycle_left.png"),
+            "ref_image_url": files.url("/files/coffee.png"),
+            "n": 2,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["results"].as_array().unwrap().len(), 2);
+    assert_eq!(body["task_metrics"]["SUCCEEDED"], 2);
+
+    let res = server
+        .http
+        .post(server.url("/change_bg"))
+        .json(&serde_json::json!({ "base_image_url": files.url("/files/coffee.png") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("ref_image_url"));
+    server.stop().await;
+}
+
+async fn create_character_rest(
+    server: &TestServer,
+    file_name: &str,
+    bytes: Vec<u8>,
+    preset: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut form = reqwest::multipart::Form::new().part(
+        "photo",
+        reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()),
+    );
+    if let Some(preset) = preset {
+        form = form.text("style_preset", preset.to_owned());
+    }
+    let res = server
+        .http
+        .post(server.url("/create-character"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn rest_create_character_in_every_preset() {
+    let photo = photo!("astronaut.jpg");
+    let server = server_with_models!();
+    let mut outputs = Vec::new();
+    for preset in [None, Some("cartoon"), Some("watercolor")] {
+        let (status, body) = create_character_rest(&server, "kid.jpg", photo.clone(), preset).await;
+        assert_eq!(status, 200, "{preset:?}: {body}");
+        assert_eq!(body["code"], 0);
+        assert_eq!(body["desc"], "success");
+        let url = body["message"]["character_image_url"].as_str().unwrap();
+        assert_eq!(Some(url), body["message"]["character_image_base64"].as_str());
+        let character = decode(&data_uri_bytes(url)).to_rgba8();
+        assert_eq!(character.get_pixel(505, 5).0[3], 0, "background transparent");
+        outputs.push(character);
+    }
+    assert!(outputs[0] != outputs[1], "default and cartoon differ");
+    assert!(outputs[1] != outputs[2], "cartoon and watercolor differ");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rest_create_character_rejects_bad_input_in_the_seed_envelope() {
+    let photo = photo!("astronaut.jpg");
+    let gif = photo!("no_time_for_that_tiny.gif");
+    let server = server_with_models!();
+    let (status, body) = create_character_rest(&server, "a.jpg", photo, Some("anime")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], 1);
+    assert_eq!(body["desc"], "error");
+    assert!(body["message"].as_str().unwrap().contains("style_preset"));
+
+    let (status, body) = create_character_rest(&server, "a.gif", gif, None).await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("只支持 JPG、PNG"), "{body}");
+
+    let (status, body) = create_character_rest(&server, "a.jpg", b"not an image".to_vec(), None).await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, body) =
+        create_character_rest(&server, "big.jpg", vec![0xff; 5 * 1024 * 1024 + 10], None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], 1);
+
+    // A flat grey picture has no subject to turn into a character.
+    let flat = image::RgbImage::from_pixel(256, 256, image::Rgb([128, 128, 128]));
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(flat)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let (status, body) = create_character_rest(&server, "flat.png", png, None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("no person"), "{body}");
+
+    let res = server
+        .http
+        .post(server.url("/create-character"))
+        .multipart(reqwest::multipart::Form::new().text("style_preset", "cartoon"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["message"], "请上传照片");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_create_character_fits_large_photos_inside_1024() {
+    let photo = photo!("large_4000x3000.jpg");
+    let server = server_with_models!();
+    let reply = pb::character_service_client::CharacterServiceClient::new(server.channel().await)
+        .max_decoding_message_size(64 << 20)
+        .create_character(pb::CreateCharacterRequest {
+            photo: input(photo),
+            style_preset: pb::StylePreset::Cartoon as i32,
+            output: None,
+        })
+        .await
+        .expect("create character succeeds")
+        .into_inner();
+    assert_eq!(reply.provider, "local");
+    let image = reply.image.unwrap();
+    assert_eq!((image.width, image.height), (1024, 768));
+    server.stop().await;
+}
