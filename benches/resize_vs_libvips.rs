@@ -108,8 +108,9 @@ fn main() {
 
     let job = Job::new(&bytes);
     println!(
-        "resize_vs_libvips: {}x{} JPEG ({} bytes) -> fit {BOX}x{BOX} = {}x{}, Lanczos3, JPEG q{QUALITY}; \
-         {rounds} rounds of {runs} runs per stage and side, after {warmup} warm-up",
+        "resize_vs_libvips: {}x{} JPEG ({} bytes) -> fit {BOX}x{BOX} = {}x{}, Lanczos3, \
+         JPEG q{QUALITY}; {rounds} rounds of {runs} runs per stage and side, after {warmup} \
+         warm-up",
         job.source.width,
         job.source.height,
         bytes.len(),

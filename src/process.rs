@@ -111,7 +111,9 @@ pub async fn run(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> 
             .collect();
         entries.sort();
         for input in entries {
-            let Some(stem) = input.file_stem() else { continue };
+            let Some(stem) = input.file_stem() else {
+                continue;
+            };
             let output = args.output.join(stem).with_extension("png");
             if let Err(e) = process_file(&engine, args, &input, &output).await {
                 failures += 1;
@@ -163,7 +165,10 @@ async fn process_file(
                 },
                 output: spec,
             };
-            engine.remove_background(source, "input", params, inline).await?.images
+            engine
+                .remove_background(source, "input", params, inline)
+                .await?
+                .images
         }
         ProcessOperation::ChangeBg => {
             let Some(background) = &args.background else {
@@ -193,7 +198,12 @@ async fn process_file(
                 preset: StylePreset::parse(args.style.as_deref())?,
                 output: spec,
             };
-            vec![engine.create_character(source, "input", params, inline).await?.image]
+            vec![
+                engine
+                    .create_character(source, "input", params, inline)
+                    .await?
+                    .image,
+            ]
         }
         ProcessOperation::Resize => {
             let params = ResizeParams::new(args.min_dim, args.max_dim, spec)?;
@@ -204,7 +214,10 @@ async fn process_file(
                 keep_animation: args.keep_animation,
                 overwrite: false,
             };
-            engine.convert_to_png(source, "input", params, inline).await?.images
+            engine
+                .convert_to_png(source, "input", params, inline)
+                .await?
+                .images
         }
     };
     let count = images.len();
@@ -236,7 +249,10 @@ fn numbered(output: &Path, index: usize, count: usize) -> PathBuf {
 /// Writes to a temporary file beside the target and renames it, so an interrupted run
 /// never leaves half an image behind.
 fn write_atomically(path: &Path, image: &EncodedImage) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
@@ -254,7 +270,13 @@ mod tests {
 
     #[test]
     fn numbers_several_outputs() {
-        assert_eq!(numbered(Path::new("a/out.png"), 0, 1), PathBuf::from("a/out.png"));
-        assert_eq!(numbered(Path::new("a/out.png"), 1, 3), PathBuf::from("a/out-2.png"));
+        assert_eq!(
+            numbered(Path::new("a/out.png"), 0, 1),
+            PathBuf::from("a/out.png")
+        );
+        assert_eq!(
+            numbered(Path::new("a/out.png"), 1, 3),
+            PathBuf::from("a/out-2.png")
+        );
     }
 }

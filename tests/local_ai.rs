@@ -37,7 +37,9 @@ macro_rules! server_with_models {
     };
 }
 
-async fn editing(server: &TestServer) -> pb::editing_service_client::EditingServiceClient<tonic::transport::Channel> {
+async fn editing(
+    server: &TestServer,
+) -> pb::editing_service_client::EditingServiceClient<tonic::transport::Channel> {
     pb::editing_service_client::EditingServiceClient::new(server.channel().await)
         .max_decoding_message_size(64 << 20)
 }
@@ -63,7 +65,11 @@ async fn remove_background_cuts_out_the_astronaut() {
     let cutout = decode(&data_of(&image)).to_rgba8();
     assert_eq!(cutout.dimensions(), (512, 512));
     // The sky-blue backdrop top right is gone; the astronaut's face stays.
-    assert_eq!(cutout.get_pixel(500, 10).0[3], 0, "background is transparent");
+    assert_eq!(
+        cutout.get_pixel(500, 10).0[3],
+        0,
+        "background is transparent"
+    );
     assert_eq!(cutout.get_pixel(200, 150).0[3], 255, "the face is opaque");
     server.stop().await;
 }
@@ -85,12 +91,20 @@ async fn remove_background_options_mask_solid_crop_and_refinement() {
         }
     };
     let mask = client
-        .remove_background(call(pb::CutoutMode::Mask, "", false, pb::EdgeRefinement::None))
+        .remove_background(call(
+            pb::CutoutMode::Mask,
+            "",
+            false,
+            pb::EdgeRefinement::None,
+        ))
         .await
         .unwrap()
         .into_inner();
     let mask = decode(&data_of(&mask.image.unwrap()));
-    assert!(matches!(mask, image::DynamicImage::ImageLuma8(_)), "mask is grayscale");
+    assert!(
+        matches!(mask, image::DynamicImage::ImageLuma8(_)),
+        "mask is grayscale"
+    );
 
     let solid = client
         .remove_background(call(
@@ -117,7 +131,10 @@ async fn remove_background_options_mask_solid_crop_and_refinement() {
         .into_inner()
         .image
         .unwrap();
-    assert!(cropped.width < 512 || cropped.height < 512, "cropped to the subject");
+    assert!(
+        cropped.width < 512 || cropped.height < 512,
+        "cropped to the subject"
+    );
 
     let status = client
         .remove_background(pb::RemoveBackgroundRequest {
@@ -140,7 +157,11 @@ async fn remove_background_options_mask_solid_crop_and_refinement() {
         })
         .await
         .unwrap_err();
-    assert!(status.message().contains("no-such-model"), "{}", status.message());
+    assert!(
+        status.message().contains("no-such-model"),
+        "{}",
+        status.message()
+    );
     server.stop().await;
 }
 
@@ -163,14 +184,23 @@ async fn rest_remove_bg_replies_with_the_task_shape_for_non_people_too() {
             .unwrap();
         assert_eq!(res.status(), 200, "{name}");
         let body: serde_json::Value = res.json().await.unwrap();
-        for key in ["task_id", "task_status", "submit_time", "scheduled_time", "end_time"] {
+        for key in [
+            "task_id",
+            "task_status",
+            "submit_time",
+            "scheduled_time",
+            "end_time",
+        ] {
             assert!(body[key].is_string(), "{key} in {body}");
         }
         assert_eq!(body["task_status"], "SUCCEEDED");
         assert_eq!(body["task_metrics"]["TOTAL"], 1);
         let png = decode(&data_uri_bytes(body["results"][0]["url"].as_str().unwrap())).to_rgba8();
         let transparent = png.pixels().filter(|p| p.0[3] == 0).count();
-        assert!(transparent > png.len() / 4 / 20, "{name}: some background removed");
+        assert!(
+            transparent > png.len() / 4 / 20,
+            "{name}: some background removed"
+        );
     }
     let res = server
         .http
@@ -209,13 +239,24 @@ async fn change_background_composites_n_distinct_results() {
         "the reply says the prompt was not used: {:?}",
         task.notes
     );
-    let images: Vec<_> = reply.images.iter().map(|i| decode(&data_of(i)).to_rgb8()).collect();
-    assert_eq!(images[0].dimensions(), (512, 512), "the canvas keeps the base size");
+    let images: Vec<_> = reply
+        .images
+        .iter()
+        .map(|i| decode(&data_of(i)).to_rgb8())
+        .collect();
+    assert_eq!(
+        images[0].dimensions(),
+        (512, 512),
+        "the canvas keeps the base size"
+    );
     assert!(images[0] != images[1], "variants 1 and 2 differ");
     assert!(images[1] != images[2], "variants 2 and 3 differ");
     // The astronaut's face is still there, the blue backdrop is not.
     let corner = images[0].get_pixel(500, 10).0;
-    assert!(!(corner[2] > 150 && corner[0] < 100), "backdrop replaced: {corner:?}");
+    assert!(
+        !(corner[2] > 150 && corner[0] < 100),
+        "backdrop replaced: {corner:?}"
+    );
     server.stop().await;
 }
 
@@ -291,9 +332,16 @@ async fn rest_create_character_in_every_preset() {
         assert_eq!(body["code"], 0);
         assert_eq!(body["desc"], "success");
         let url = body["message"]["character_image_url"].as_str().unwrap();
-        assert_eq!(Some(url), body["message"]["character_image_base64"].as_str());
+        assert_eq!(
+            Some(url),
+            body["message"]["character_image_base64"].as_str()
+        );
         let character = decode(&data_uri_bytes(url)).to_rgba8();
-        assert_eq!(character.get_pixel(505, 5).0[3], 0, "background transparent");
+        assert_eq!(
+            character.get_pixel(505, 5).0[3],
+            0,
+            "background transparent"
+        );
         outputs.push(character);
     }
     assert!(outputs[0] != outputs[1], "default and cartoon differ");
@@ -314,9 +362,16 @@ async fn rest_create_character_rejects_bad_input_in_the_seed_envelope() {
 
     let (status, body) = create_character_rest(&server, "a.gif", gif, None).await;
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().unwrap().contains("只支持 JPG、PNG"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("只支持 JPG、PNG"),
+        "{body}"
+    );
 
-    let (status, body) = create_character_rest(&server, "a.jpg", b"not an image".to_vec(), None).await;
+    let (status, body) =
+        create_character_rest(&server, "a.jpg", b"not an image".to_vec(), None).await;
     assert_eq!(status, 400, "{body}");
 
     let (status, body) =
@@ -332,7 +387,10 @@ async fn rest_create_character_rejects_bad_input_in_the_seed_envelope() {
         .unwrap();
     let (status, body) = create_character_rest(&server, "flat.png", png, None).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("no person"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("no person"),
+        "{body}"
+    );
 
     let res = server
         .http

@@ -204,14 +204,21 @@ pub fn parse_color(field: &str, text: &str) -> Result<[u8; 4]> {
     let bad = || {
         Error::invalid(
             field,
-            format!("{field} must be #RRGGBB, #RRGGBBAA or white/black/gray/transparent; got {text:?}"),
+            format!(
+                "{field} must be #RRGGBB, #RRGGBBAA or white/black/gray/transparent; got {text:?}"
+            ),
         )
     };
     if !(hex.len() == 6 || hex.len() == 8) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(bad());
     }
     let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
-    Ok([byte(0)?, byte(2)?, byte(4)?, if hex.len() == 8 { byte(6)? } else { 255 }])
+    Ok([
+        byte(0)?,
+        byte(2)?,
+        byte(4)?,
+        if hex.len() == 8 { byte(6)? } else { 255 },
+    ])
 }
 
 /// Where the subject goes on the new background; `None` keeps the provider's default.
@@ -361,12 +368,36 @@ mod tests {
 
     #[test]
     fn change_background_validates_n_and_placement() {
-        let ok = ChangeBackgroundParams::new(String::new(), None, Placement::default(), false, OutputSpec::default()).unwrap();
+        let ok = ChangeBackgroundParams::new(
+            String::new(),
+            None,
+            Placement::default(),
+            false,
+            OutputSpec::default(),
+        )
+        .unwrap();
         assert_eq!(ok.n, 1);
-        let err = ChangeBackgroundParams::new(String::new(), Some(9), Placement::default(), false, OutputSpec::default()).unwrap_err();
+        let err = ChangeBackgroundParams::new(
+            String::new(),
+            Some(9),
+            Placement::default(),
+            false,
+            OutputSpec::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("n"));
-        let placement = Placement { scale: Some(0.0), ..Placement::default() };
-        let err = ChangeBackgroundParams::new(String::new(), None, placement, false, OutputSpec::default()).unwrap_err();
+        let placement = Placement {
+            scale: Some(0.0),
+            ..Placement::default()
+        };
+        let err = ChangeBackgroundParams::new(
+            String::new(),
+            None,
+            placement,
+            false,
+            OutputSpec::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("placement.scale"));
     }
 
@@ -382,7 +413,10 @@ mod tests {
     #[test]
     fn style_preset_defaults_and_rejects_unknown() {
         assert_eq!(StylePreset::parse(None).unwrap(), StylePreset::Default);
-        assert_eq!(StylePreset::parse(Some("cartoon")).unwrap(), StylePreset::Cartoon);
+        assert_eq!(
+            StylePreset::parse(Some("cartoon")).unwrap(),
+            StylePreset::Cartoon
+        );
         let err = StylePreset::parse(Some("anime")).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("style_preset"));
     }

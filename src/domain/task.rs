@@ -42,7 +42,12 @@ pub struct TaskReport {
 
 impl TaskReport {
     /// A task that ran synchronously from `submitted` until now and produced `count` results.
-    pub fn completed(submitted: SystemTime, provider: &str, count: u32, notes: Vec<String>) -> Self {
+    pub fn completed(
+        submitted: SystemTime,
+        provider: &str,
+        count: u32,
+        notes: Vec<String>,
+    ) -> Self {
         TaskReport {
             task_id: uuid::Uuid::new_v4().to_string(),
             status: TaskStatus::Succeeded,

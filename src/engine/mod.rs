@@ -122,7 +122,9 @@ impl Engine {
                 Err(err)
                     if matches!(
                         err.code,
-                        ErrorCode::InvalidArgument | ErrorCode::PayloadTooLarge | ErrorCode::Cancelled
+                        ErrorCode::InvalidArgument
+                            | ErrorCode::PayloadTooLarge
+                            | ErrorCode::Cancelled
                     ) =>
                 {
                     return Err(err);
@@ -315,10 +317,11 @@ impl Engine {
     ) -> Result<CharacterOutcome> {
         let photo = self.inputs.resolve(photo, field).await?;
         let limits = self.inputs.limits;
-        let photo = tokio::task::spawn_blocking(move || preprocess::character_photo(&photo, &limits))
-            .await
-            .map_err(|e| Error::internal(format!("preprocessing failed: {e}")))?
-            .map_err(|e| e.or_field(field))?;
+        let photo =
+            tokio::task::spawn_blocking(move || preprocess::character_photo(&photo, &limits))
+                .await
+                .map_err(|e| Error::internal(format!("preprocessing failed: {e}")))?
+                .map_err(|e| e.or_field(field))?;
         let (character, provider) = self
             .run(Operation::CreateCharacter, move |p| {
                 let photo = photo.clone();

@@ -39,7 +39,12 @@ impl CharacterService for CharacterApi {
         let photo = image_source(req.photo, "photo")?;
         let outcome = self
             .engine
-            .create_character(photo, "photo", CreateCharacterParams { preset, output }, delivery)
+            .create_character(
+                photo,
+                "photo",
+                CreateCharacterParams { preset, output },
+                delivery,
+            )
             .await?;
         Ok(Response::new(pb::CreateCharacterResponse {
             image: Some(image_output(outcome.image)),

@@ -41,7 +41,12 @@ fn remove_background_params(req: &pb::RemoveBackgroundRequest) -> Result<RemoveB
         }
         Ok(pb::EdgeRefinement::None) => EdgeRefinement::None,
         Ok(pb::EdgeRefinement::AlphaMatting) => EdgeRefinement::AlphaMatting,
-        Err(_) => return Err(Error::invalid("refine", format!("unknown refine {}", req.refine))),
+        Err(_) => {
+            return Err(Error::invalid(
+                "refine",
+                format!("unknown refine {}", req.refine),
+            ));
+        }
     };
     let params = RemoveBackgroundParams {
         model: Some(req.model.trim().to_owned()).filter(|m| !m.is_empty()),
@@ -99,7 +104,13 @@ impl EditingService for EditingApi {
         let background = image_source(req.ref_image, "ref_image")?;
         let outcome = self
             .engine
-            .change_background(base, background, ("base_image", "ref_image"), params, delivery)
+            .change_background(
+                base,
+                background,
+                ("base_image", "ref_image"),
+                params,
+                delivery,
+            )
             .await?;
         Ok(Response::new(pb::ChangeBackgroundResponse {
             task: Some(task_report(outcome.task)),

@@ -21,7 +21,7 @@ pub async fn get_blob(
     Path(key): Path<String>,
     Query(signature): Query<Signature>,
 ) -> Result<Response, ApiError> {
-    let fail = |e| Envelope::Seed002.error(e);
+    let fail = |e| Envelope::Native.error(e);
     let (Some(expires), Some(sig)) = (signature.expires, signature.sig) else {
         return Err(fail(Error::not_found("link is invalid or has expired")));
     };

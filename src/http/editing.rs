@@ -40,7 +40,9 @@ fn remove_bg_params(body: &JsonBody) -> Result<RemoveBackgroundParams> {
         Some("mask") => CutoutMode::Mask,
         Some("solid") => CutoutMode::Solid(parse_color(
             "background_color",
-            body.optional_str("background_color")?.as_deref().unwrap_or("white"),
+            body.optional_str("background_color")?
+                .as_deref()
+                .unwrap_or("white"),
         )?),
         Some(other) => {
             return Err(Error::invalid(
@@ -64,7 +66,10 @@ fn remove_bg_params(body: &JsonBody) -> Result<RemoveBackgroundParams> {
         None => 0,
         Some(m) if m >= 0 => u32::try_from(m).unwrap_or(u32::MAX),
         Some(m) => {
-            return Err(Error::invalid("crop_margin", format!("crop_margin must not be negative, got {m}")));
+            return Err(Error::invalid(
+                "crop_margin",
+                format!("crop_margin must not be negative, got {m}"),
+            ));
         }
     };
     Ok(RemoveBackgroundParams {
@@ -87,7 +92,9 @@ pub async fn change_bg(
     let base = body.required_str("base_image_url").map_err(fail)?;
     let background = body.required_str("ref_image_url").map_err(fail)?;
     let params = ChangeBackgroundParams::new(
-        body.optional_str("ref_prompt").map_err(fail)?.unwrap_or_default(),
+        body.optional_str("ref_prompt")
+            .map_err(fail)?
+            .unwrap_or_default(),
         body.int("n").map_err(fail)?,
         Placement::default(),
         body.bool("shadow").map_err(fail)?.unwrap_or(false),

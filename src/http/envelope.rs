@@ -21,6 +21,8 @@ pub enum Envelope {
     Seed001,
     /// Seed 003: `{ret: <status>, msg}` with the HTTP status of the error.
     Seed003,
+    /// imgforge's own paths (`/blobs`): `{"error": "..."}` with the table's HTTP status.
+    Native,
 }
 
 /// An error bound to the envelope of the path it happened on.
@@ -86,6 +88,7 @@ impl IntoResponse for ApiError {
                 });
                 (status, Json(body)).into_response()
             }
+            Envelope::Native => (status, Json(json!({ "error": message }))).into_response(),
             Envelope::Seed003 => (
                 status,
                 Json(json!({ "ret": status.as_u16(), "msg": message })),

@@ -66,7 +66,10 @@ impl TaskReply {
             submit_time: seed_time(task.submit_time),
             scheduled_time: seed_time(task.scheduled_time),
             end_time: seed_time(task.end_time),
-            results: images.iter().map(|i| ResultUrl { url: result_url(i) }).collect(),
+            results: images
+                .iter()
+                .map(|i| ResultUrl { url: result_url(i) })
+                .collect(),
             task_metrics: TaskMetrics {
                 TOTAL: task.total,
                 SUCCEEDED: task.succeeded,

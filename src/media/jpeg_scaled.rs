@@ -21,7 +21,7 @@ const REDUCED_EIGHTHS: [u32; 2] = [2, 4];
 
 /// The size a `width` × `height` JPEG decodes to at `eighths`/8 of its size: each side rounds
 /// up, because a partial block still yields a pixel.
-pub fn scaled_size(width: u32, height: u32, eighths: u32) -> (u32, u32) {
+fn scaled_size(width: u32, height: u32, eighths: u32) -> (u32, u32) {
     (
         (width * eighths).div_ceil(8).max(1),
         (height * eighths).div_ceil(8).max(1),
@@ -56,7 +56,9 @@ pub fn decode_covering(
 ) -> Result<Option<DynamicImage>> {
     check_input_size(bytes, limits)?;
     let mut decoder = Decoder::new(bytes);
-    decoder.read_info().map_err(decoding_error)?;
+    if supported(decoder.read_info())?.is_none() {
+        return Ok(None);
+    }
     let Some(info) = decoder.info() else {
         return Err(Error::internal(
             "jpeg header read without frame information",
@@ -77,9 +79,11 @@ pub fn decode_covering(
     else {
         return Ok(None);
     };
-    let (decoded_width, decoded_height) = decoder
-        .scale(request_width, request_height)
-        .map_err(decoding_error)?;
+    let Some((decoded_width, decoded_height)) =
+        supported(decoder.scale(request_width, request_height))?
+    else {
+        return Ok(None);
+    };
     let decoded_size = (u32::from(decoded_width), u32::from(decoded_height));
     if decoded_size != reduced {
         // The decoder picks its scale from either side alone; on a tiny or extremely narrow
@@ -89,10 +93,8 @@ pub fn decode_covering(
     // A second line of defence should the frame disagree with the header that was checked.
     let max_bytes = limits.max_pixels.saturating_mul(3);
     decoder.set_max_decoding_buffer_size(usize::try_from(max_bytes).unwrap_or(usize::MAX));
-    let pixels = match decoder.decode() {
-        Ok(pixels) => pixels,
-        Err(jpeg_decoder::Error::Unsupported(_)) => return Ok(None),
-        Err(err) => return Err(decoding_error(err)),
+    let Some(pixels) = supported(decoder.decode())? else {
+        return Ok(None);
     };
     let (w, h) = decoded_size;
     let image = match info.pixel_format {
@@ -107,20 +109,21 @@ pub fn decode_covering(
     })
 }
 
-/// Maps a jpeg-decoder failure to the caller's fault (bad data) or ours.
-fn decoding_error(err: jpeg_decoder::Error) -> Error {
-    match err {
+/// A jpeg-decoder result as ours: `Ok(None)` for a feature this decoder lacks, so that the
+/// general decoder, which may have it, gets the final say; bad data is the caller's fault.
+fn supported<T>(result: std::result::Result<T, jpeg_decoder::Error>) -> Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(jpeg_decoder::Error::Unsupported(_)) => Ok(None),
         // Reading from memory, an I/O error can only mean the data ended early.
-        jpeg_decoder::Error::Format(_) | jpeg_decoder::Error::Io(_) => Error::new(
-            ErrorCode::InvalidArgument,
-            format!("the jpeg image is truncated or corrupt: {err}"),
-        ),
-        jpeg_decoder::Error::Unsupported(_) => Error::new(
-            ErrorCode::InvalidArgument,
-            format!("the jpeg image uses a feature imgforge cannot read: {err}"),
-        ),
-        jpeg_decoder::Error::Internal(_) => {
-            Error::internal(format!("decoding the jpeg image: {err}"))
+        Err(err @ (jpeg_decoder::Error::Format(_) | jpeg_decoder::Error::Io(_))) => {
+            Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!("the jpeg image is truncated or corrupt: {err}"),
+            ))
+        }
+        Err(err @ jpeg_decoder::Error::Internal(_)) => {
+            Err(Error::internal(format!("decoding the jpeg image: {err}")))
         }
     }
 }

@@ -214,8 +214,7 @@ impl TestServer {
             configure(s);
         })
         .await;
-        let mut health =
-            tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+        let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
         let status = health
             .check(tonic_health::pb::HealthCheckRequest {
                 service: "imgforge.v1.EditingService".into(),

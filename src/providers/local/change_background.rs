@@ -37,7 +37,7 @@ pub fn change_background(
         .to_rgb8();
     let mask = segmenter.mask(&base_rgb, None)?;
     // The guided filter lets hair and fur keep the colours of the new background.
-    let alpha = refine::guided_filter(&base_rgb, &mask, 4, 1e-3);
+    let alpha = refine::refine_edges(&base_rgb, &mask);
 
     let format = params.output.format.unwrap_or(ImageFormat::Png);
     let mut images = Vec::with_capacity(params.n as usize);
@@ -59,7 +59,11 @@ pub fn change_background(
             height: canvas.height(),
         });
         if params.n > 1 {
-            notes.push(format!("result {}: {}", variant + 1, composite::describe_variant(variant)));
+            notes.push(format!(
+                "result {}: {}",
+                variant + 1,
+                composite::describe_variant(variant)
+            ));
         }
     }
     Ok(Composites { images, notes })

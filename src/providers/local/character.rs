@@ -27,7 +27,7 @@ pub fn create_character(
         )
         .with_field("photo"));
     }
-    let alpha = refine::guided_filter(&rgb, &mask, 4, 1e-3);
+    let alpha = refine::refine_edges(&rgb, &mask);
     let preset = match params.preset {
         StylePreset::Default => stylize::StylePreset::Default,
         StylePreset::Cartoon => stylize::StylePreset::Cartoon,

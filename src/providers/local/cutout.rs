@@ -5,6 +5,8 @@
 //! over a solid colour. Cut-outs and solid backgrounds use the de-contaminated foreground
 //! colour on soft edges, so hair does not carry a fringe of the old background.
 
+use std::borrow::Cow;
+
 use image::{DynamicImage, GrayImage, ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -195,9 +197,12 @@ pub fn render(image: &RgbImage, mask: &GrayImage, options: &CutoutOptions) -> Re
     let (image, alpha) = if options.crop_to_subject {
         let bbox = subject_bbox(&alpha, SUBJECT_THRESHOLD).ok_or_else(no_subject)?;
         let (x, y, w, h) = expand_bbox(bbox, options.crop_margin, image.width(), image.height());
-        (crop(image, x, y, w, h), crop(&alpha, x, y, w, h))
+        (
+            Cow::Owned(crop(image, x, y, w, h)),
+            crop(&alpha, x, y, w, h),
+        )
     } else {
-        (image.clone(), alpha)
+        (Cow::Borrowed(image), alpha)
     };
     Ok(match options.kind {
         CutoutKind::Mask => DynamicImage::ImageLuma8(alpha),

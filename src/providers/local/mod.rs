@@ -10,6 +10,8 @@ pub mod refine;
 mod remove_background;
 pub mod resize;
 pub mod segment;
+// Helpers of the watercolor preset are still being wired in; see the issue notes.
+#[allow(dead_code)]
 pub mod stylize;
 
 use std::sync::Arc;
@@ -74,9 +76,9 @@ impl Provider for LocalProvider {
 
     fn is_ready(&self, op: Operation) -> bool {
         match op {
-            Operation::RemoveBackground | Operation::ChangeBackground | Operation::CreateCharacter => {
-                self.segmenter.is_ready(None)
-            }
+            Operation::RemoveBackground
+            | Operation::ChangeBackground
+            | Operation::CreateCharacter => self.segmenter.is_ready(None),
             Operation::Resize
             | Operation::ConvertToPng
             | Operation::ChangeClothes
@@ -134,7 +136,13 @@ impl Provider for LocalProvider {
         let segmenter = self.segmenter.clone();
         self.pool
             .run(move || {
-                change_background::change_background(&segmenter, &base, &background, &params, &limits)
+                change_background::change_background(
+                    &segmenter,
+                    &base,
+                    &background,
+                    &params,
+                    &limits,
+                )
             })
             .await
     }

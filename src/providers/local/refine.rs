@@ -11,6 +11,7 @@
 mod foreground;
 mod guided;
 mod matting;
+mod planes;
 
 pub use foreground::estimate_foreground;
 pub use guided::{guided_filter, refine_edges};

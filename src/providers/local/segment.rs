@@ -480,6 +480,26 @@ mod tests {
                 .collect();
             times.sort();
             let ours = times[2].as_secs_f64() * 1e3;
+            let rgb = image::load_from_memory(&bytes).unwrap().to_rgb8();
+            let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+            let stage = |work: &dyn Fn()| {
+                let mut t: Vec<Duration> = (0..5)
+                    .map(|_| {
+                        let started = Instant::now();
+                        work();
+                        started.elapsed()
+                    })
+                    .collect();
+                t.sort();
+                t[2].as_secs_f64() * 1e3
+            };
+            let decode = stage(&|| drop(image::load_from_memory(&bytes).unwrap().to_rgb8()));
+            let down = stage(&|| drop(resample::resize::<3>(rgb.as_raw(), w, h, 320, 320)));
+            let small = vec![128u8; 320 * 320];
+            let up = stage(&|| drop(resample::resize::<1>(&small, 320, 320, w, h)));
+            eprintln!(
+                "{photo:<20} stages: decode {decode:.1} ms, resize in {down:.1} ms, resize back {up:.1} ms"
+            );
             let line = rembg.lines().find(|l| l.starts_with(photo)).unwrap_or("");
             let theirs: f64 = line
                 .split("rembg mask ")

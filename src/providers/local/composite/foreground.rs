@@ -9,7 +9,7 @@
 //! untouched; where alpha is 0 near the subject it is the subject's nearby colour, so a
 //! feathered edge that grows outward shows the subject, not the old background.
 
-use super::blur::{Plane, box_blur};
+use super::blur::{Plane, at_half_size, box_blur};
 
 /// Keeps the alpha-weighted means finite where no subject (or no background) is in reach.
 const EPSILON: f32 = 1e-5;
@@ -22,8 +22,65 @@ pub(super) fn estimate(
     coarse_radius: usize,
     fine_radius: usize,
 ) -> [Plane; 3] {
-    let (foreground, background) = blur_fusion(image, image, image, alpha, coarse_radius);
-    blur_fusion(image, &foreground, &background, alpha, fine_radius).0
+    // The coarse pass only needs smooth local means, so a wide one runs at half size.
+    let coarse = |plane: &Plane| {
+        if coarse_radius < 6 {
+            return box_blur(plane, coarse_radius);
+        }
+        at_half_size(plane, |half| box_blur(half, coarse_radius / 2))
+    };
+    let (foreground, background) = blur_fusion(image, image, image, alpha, coarse);
+    refine_soft_edge(image, &foreground, &background, alpha, fine_radius)
+}
+
+/// Side of the square tiles the fine pass works in.
+const TILE: usize = 32;
+
+/// The fine pass, run only on tiles that hold part of the soft edge (0 < α < 1). Elsewhere
+/// the coarse result is already final: the photo itself where α = 1, and where α = 0 a colour
+/// extrapolated from the subject, which only a feather will ever show faintly. On a typical
+/// cut-out this skips most of the image.
+fn refine_soft_edge(
+    image: &[Plane; 3],
+    coarse: &[Plane; 3],
+    background: &[Plane; 3],
+    alpha: &Plane,
+    radius: usize,
+) -> [Plane; 3] {
+    let (width, height) = (alpha.width, alpha.height);
+    let mut refined = coarse.clone();
+    for y0 in (0..height).step_by(TILE) {
+        for x0 in (0..width).step_by(TILE) {
+            let (x1, y1) = ((x0 + TILE).min(width), (y0 + TILE).min(height));
+            let soft = (y0..y1).any(|y| {
+                alpha.data[y * width + x0..y * width + x1]
+                    .iter()
+                    .any(|&a| a > 0.0 && a < 1.0)
+            });
+            if !soft {
+                continue;
+            }
+            // the tile and the margin its blurs read
+            let (wx0, wy0) = (x0.saturating_sub(radius), y0.saturating_sub(radius));
+            let (wx1, wy1) = ((x1 + radius).min(width), (y1 + radius).min(height));
+            let crop = |plane: &Plane| plane.crop(wx0, wy0, wx1 - wx0, wy1 - wy0);
+            let (window_fg, _) = blur_fusion(
+                &image.each_ref().map(crop),
+                &coarse.each_ref().map(crop),
+                &background.each_ref().map(crop),
+                &crop(alpha),
+                |plane| box_blur(plane, radius),
+            );
+            for (target, source) in refined.iter_mut().zip(&window_fg) {
+                for y in y0..y1 {
+                    let from = (y - wy0) * source.width + (x0 - wx0);
+                    target.data[y * width + x0..y * width + x1]
+                        .copy_from_slice(&source.data[from..from + (x1 - x0)]);
+                }
+            }
+        }
+    }
+    refined
 }
 
 /// One pass: blurred estimates of `F` and `B`, then the compositing error `I − αF̂ − (1 − α)B̂`
@@ -33,12 +90,12 @@ fn blur_fusion(
     foreground: &[Plane; 3],
     background: &[Plane; 3],
     alpha: &Plane,
-    radius: usize,
+    blur: impl Fn(&Plane) -> Plane,
 ) -> ([Plane; 3], [Plane; 3]) {
-    let blurred_alpha = box_blur(alpha, radius);
+    let blurred_alpha = blur(alpha);
     let channel = |c: usize| {
-        let weighted_fg = box_blur(&foreground[c].zip_map(alpha, |f, a| f * a), radius);
-        let weighted_bg = box_blur(&background[c].zip_map(alpha, |b, a| b * (1.0 - a)), radius);
+        let weighted_fg = blur(&foreground[c].zip_map(alpha, |f, a| f * a));
+        let weighted_bg = blur(&background[c].zip_map(alpha, |b, a| b * (1.0 - a)));
         let mean_bg = weighted_bg.zip_map(&blurred_alpha, |wb, ba| {
             wb / (1.0 - ba.clamp(0.0, 1.0) + EPSILON)
         });

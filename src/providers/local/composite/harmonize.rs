@@ -14,7 +14,7 @@
 
 use std::sync::OnceLock;
 
-use super::blur::{Plane, gaussian_blur};
+use super::blur::{Plane, smooth_blur};
 use super::subject::{Frame, Layer, PixelRect};
 
 /// Fraction of the gap in log lightness closed at full strength.
@@ -31,8 +31,8 @@ const WRAP_STRENGTH: f32 = 0.6;
 /// How far around the subject the background is sampled, as a share of the subject's height.
 const SURROUND: f32 = 0.25;
 
-/// Statistics sample one pixel in this many along each axis.
-const STATS_STRIDE: usize = 2;
+/// About how many pixels the statistics of a region are computed from.
+const STATS_SAMPLES: f32 = 16384.0;
 
 /// Mean Oklab colour and lightness spread of a weighted set of pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,19 +79,74 @@ pub(super) fn match_colour(
         .clamp(CONTRAST_RANGE.0, CONTRAST_RANGE.1);
     let cast = [1, 2].map(|axis| strength * CAST_PULL * (scene.mean[axis] - own.mean[axis]));
 
+    let adjust = |rgb: [f32; 3]| {
+        let [l, a, b] = oklab_from_srgb(rgb);
+        let lightness = (own.mean[0] + (l - own.mean[0]) * contrast) * gain;
+        linear_from_oklab([lightness.max(0.0), a + cast[0], b + cast[1]])
+    };
+    // The adjustment is smooth, so it is tabulated once on a colour cube and interpolated
+    // per pixel, like a photo editor's 3D LUT. The cube holds linear light, which varies
+    // smoothly even where the sRGB curve bends sharply; encoding follows interpolation.
+    let cube = ColourCube::tabulate(adjust);
     let rect = layer.rect;
     for y in rect.y0..rect.y1 {
         for i in y * width + rect.x0..y * width + rect.x1 {
             if layer.alpha.data[i] <= 0.0 {
                 continue;
             }
-            let [l, a, b] = oklab_from_srgb(pixel(&layer.colour, i));
-            let lightness = (own.mean[0] + (l - own.mean[0]) * contrast) * gain;
-            let rgb = srgb_from_oklab([lightness.max(0.0), a + cast[0], b + cast[1]]);
+            let rgb = cube
+                .apply(pixel(&layer.colour, i))
+                .map(|v| v.clamp(0.0, 1.0));
             for (plane, value) in layer.colour.iter_mut().zip(rgb) {
                 plane.data[i] = value;
             }
         }
+    }
+}
+
+/// Points per axis of the colour cube: every 8th level of 255, enough for interpolated
+/// results to stay within about a level of the exact mapping.
+const CUBE_POINTS: usize = 33;
+
+/// A colour mapping sampled on a regular grid over the sRGB cube.
+struct ColourCube {
+    values: Vec<[f32; 3]>,
+}
+
+impl ColourCube {
+    fn tabulate(mapping: impl Fn([f32; 3]) -> [f32; 3]) -> Self {
+        let step = 1.0 / (CUBE_POINTS - 1) as f32;
+        let mut values = Vec::with_capacity(CUBE_POINTS.pow(3));
+        for r in 0..CUBE_POINTS {
+            for g in 0..CUBE_POINTS {
+                for b in 0..CUBE_POINTS {
+                    values.push(mapping([r as f32 * step, g as f32 * step, b as f32 * step]));
+                }
+            }
+        }
+        ColourCube { values }
+    }
+
+    /// Trilinear interpolation between the eight grid points around `rgb`.
+    fn apply(&self, rgb: [f32; 3]) -> [f32; 3] {
+        let scaled = rgb.map(|v| v.clamp(0.0, 1.0) * (CUBE_POINTS - 1) as f32);
+        let cell = scaled.map(|v| (v as usize).min(CUBE_POINTS - 2));
+        let [tr, tg, tb] = [0, 1, 2].map(|c| scaled[c] - cell[c] as f32);
+        let at = |dr: usize, dg: usize, db: usize| {
+            self.values[((cell[0] + dr) * CUBE_POINTS + cell[1] + dg) * CUBE_POINTS + cell[2] + db]
+        };
+        let lerp = |a: [f32; 3], b: [f32; 3], t: f32| [0, 1, 2].map(|c| a[c] + (b[c] - a[c]) * t);
+        let front = lerp(
+            lerp(at(0, 0, 0), at(0, 0, 1), tb),
+            lerp(at(0, 1, 0), at(0, 1, 1), tb),
+            tg,
+        );
+        let back = lerp(
+            lerp(at(1, 0, 0), at(1, 0, 1), tb),
+            lerp(at(1, 1, 0), at(1, 1, 1), tb),
+            tg,
+        );
+        lerp(front, back, tr)
     }
 }
 
@@ -102,9 +157,9 @@ pub(super) fn wrap_light(layer: &mut Layer, backdrop: &[Plane; 3], radius: f32, 
         return;
     }
     let uncovered = layer.alpha.map(|a| 1.0 - a);
-    let openness = gaussian_blur(&uncovered, radius);
+    let openness = smooth_blur(&uncovered, radius);
     for (colour, scene) in layer.colour.iter_mut().zip(backdrop) {
-        let light = gaussian_blur(&scene.zip_map(&uncovered, |s, u| s * u), radius);
+        let light = smooth_blur(&scene.zip_map(&uncovered, |s, u| s * u), radius);
         for (((value, &lit), &open), &alpha) in colour
             .data
             .iter_mut()
@@ -130,10 +185,12 @@ pub(super) fn stats(
 ) -> Option<Stats> {
     let width = colour[0].width;
     let (mut total, mut sum, mut sum_sq_l) = (0.0f64, [0.0f64; 3], 0.0f64);
-    // Every other pixel of every other row: the means of a few thousand pixels are as good
-    // as those of all of them, for a quarter of the colour conversions.
-    for y in (rect.y0..rect.y1).step_by(STATS_STRIDE) {
-        for i in (y * width + rect.x0..y * width + rect.x1).step_by(STATS_STRIDE) {
+    // A regular sample of about STATS_SAMPLES pixels: means over that many are as good as
+    // over all of them, for a fraction of the colour conversions.
+    let area = (rect.width() * rect.height()) as f32;
+    let stride = ((area / STATS_SAMPLES).sqrt().ceil() as usize).max(1);
+    for y in (rect.y0..rect.y1).step_by(stride) {
+        for i in (y * width + rect.x0..y * width + rect.x1).step_by(stride) {
             let w = weight(i);
             if w <= 0.0 {
                 continue;
@@ -205,6 +262,18 @@ fn lookup(table: &[f32], v: f32) -> f32 {
     table[index] + (table[index + 1] - table[index]) * t
 }
 
+/// The sRGB encoding extended past 0..=1 (mirrored below 0), so that colours just outside
+/// the gamut keep their order until they are clipped.
+fn encode_extended(v: f32) -> f32 {
+    if v < 0.0 {
+        -encode_extended(-v)
+    } else if v > 1.0 {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    } else {
+        lookup(&tables().to_srgb, v)
+    }
+}
+
 /// Oklab (Björn Ottosson, 2020) of an sRGB colour in 0..=1.
 pub(super) fn oklab_from_srgb(rgb: [f32; 3]) -> [f32; 3] {
     let to_linear = &tables().to_linear;
@@ -219,8 +288,8 @@ pub(super) fn oklab_from_srgb(rgb: [f32; 3]) -> [f32; 3] {
     ]
 }
 
-/// The sRGB colour (0..=1, clipped) of an Oklab colour.
-pub(super) fn srgb_from_oklab(lab: [f32; 3]) -> [f32; 3] {
+/// The linear-light RGB of an Oklab colour, possibly outside 0..=1.
+fn linear_from_oklab(lab: [f32; 3]) -> [f32; 3] {
     let [l, a, b] = lab;
     let l_ = (l + 0.396_337_78 * a + 0.215_803_76 * b).powi(3);
     let m_ = (l - 0.105_561_346 * a - 0.063_854_17 * b).powi(3);
@@ -230,7 +299,11 @@ pub(super) fn srgb_from_oklab(lab: [f32; 3]) -> [f32; 3] {
         -1.268_438 * l_ + 2.609_757_4 * m_ - 0.341_319_38 * s_,
         -0.004_196_086_3 * l_ - 0.703_418_6 * m_ + 1.707_614_7 * s_,
     ]
-    .map(|v| lookup(&tables().to_srgb, v))
+}
+
+/// sRGB in 0..=1 of a linear-light colour, clipped to the gamut.
+fn srgb_from_linear(rgb: [f32; 3]) -> [f32; 3] {
+    rgb.map(|v| encode_extended(v).clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -238,11 +311,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn colour_cube_stays_close_to_the_exact_mapping() {
+        let mapping = |rgb: [f32; 3]| {
+            let [l, a, b] = oklab_from_srgb(rgb);
+            linear_from_oklab([l * 0.8, a + 0.02, b - 0.03])
+        };
+        let cube = ColourCube::tabulate(mapping);
+        let (mut total, mut count) = (0.0f64, 0.0f64);
+        for r in (0..=255).step_by(5) {
+            for g in (0..=255).step_by(7) {
+                for b in (0..=255).step_by(11) {
+                    let rgb = [r, g, b].map(|v| v as f32 / 255.0);
+                    let exact = srgb_from_linear(mapping(rgb));
+                    let fast = srgb_from_linear(cube.apply(rgb));
+                    for (x, y) in exact.iter().zip(fast) {
+                        let levels = (x - y).abs() * 255.0;
+                        assert!(levels < 1.0, "{rgb:?}: {exact:?} vs {fast:?}");
+                        total += f64::from(levels);
+                        count += 1.0;
+                    }
+                }
+            }
+        }
+        assert!(total / count < 0.1, "mean error {} levels", total / count);
+    }
+
+    #[test]
     fn oklab_round_trips_and_white_is_neutral() {
         let white = oklab_from_srgb([1.0, 1.0, 1.0]);
         assert!((white[0] - 1.0).abs() < 1e-3 && white[1].abs() < 1e-3 && white[2].abs() < 1e-3);
         for rgb in [[0.2, 0.5, 0.9], [0.9, 0.3, 0.1], [0.05, 0.05, 0.05]] {
-            let back = srgb_from_oklab(oklab_from_srgb(rgb));
+            let back = srgb_from_linear(linear_from_oklab(oklab_from_srgb(rgb)));
             for (x, y) in rgb.iter().zip(back) {
                 assert!((x - y).abs() < 1e-3, "{rgb:?} came back as {back:?}");
             }

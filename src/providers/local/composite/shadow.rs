@@ -11,7 +11,7 @@
 //!
 //! Sizes scale with the subject's height on the canvas.
 
-use super::blur::{Plane, gaussian_blur, gaussian_blur_xy};
+use super::blur::{Plane, gaussian_blur_xy, smooth_blur};
 use super::subject::Frame;
 
 /// Offset of the drop shadow (right, down) as a share of the subject's height.
@@ -22,10 +22,10 @@ const DROP_OPACITY: f32 = 0.5;
 /// Share of the drop shadow's opacity cast by the top of the subject; it grows linearly to
 /// all of it at the bottom.
 const DROP_TOP_SHARE: f32 = 0.3;
-const CONTACT_OFFSET: f32 = 0.008;
+const CONTACT_OFFSET: f32 = 0.012;
 /// Blur of the contact shadow (horizontal, vertical sigma) as a share of the subject's height.
-const CONTACT_SOFTNESS: (f32, f32) = (0.02, 0.008);
-const CONTACT_OPACITY: f32 = 0.65;
+const CONTACT_SOFTNESS: (f32, f32) = (0.04, 0.012);
+const CONTACT_OPACITY: f32 = 0.7;
 /// The contact shadow comes from this lowest share of the subject.
 const CONTACT_BAND: f32 = 0.1;
 
@@ -49,7 +49,7 @@ pub(super) fn cast(backdrop: &mut [Plane; 3], alpha: &Plane, subject: Frame) {
         drop_row.iter_mut().for_each(|a| *a *= drop_share);
         contact_row.iter_mut().for_each(|a| *a *= nearness);
     }
-    let drop = gaussian_blur(
+    let drop = smooth_blur(
         &shifted(&casting_drop, DROP_OFFSET.0 * size, DROP_OFFSET.1 * size),
         DROP_SOFTNESS * size,
     );

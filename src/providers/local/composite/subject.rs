@@ -176,6 +176,11 @@ pub(super) fn place(
     let coarse = (width.max(height) / 40).max(margin + 2);
     let colour = foreground::estimate(&source, &source_alpha, coarse, (coarse / 4).max(2));
 
+    let shift = (transform.dx.round(), transform.dy.round());
+    if transform.scale == 1.0 && (transform.dx, transform.dy) == shift {
+        layer.rect = paste(&mut layer, &colour, &source_alpha, region, shift);
+        return Ok(layer);
+    }
     let frame = transform.apply(region);
     let target = PixelRect {
         x0: (frame.x0 - 1e-3).ceil().clamp(0.0, width as f32) as usize,
@@ -215,6 +220,48 @@ pub(super) fn place(
     }
     layer.rect = target;
     Ok(layer)
+}
+
+/// Copies planes laid out over `region` onto the layer moved by whole pixels (`shift`),
+/// clipped to the canvas; returns the canvas rectangle written. Placement without scaling
+/// (the default) takes this path, so the subject's pixels are carried over exactly.
+fn paste(
+    layer: &mut Layer,
+    colour: &[Plane; 3],
+    alpha: &Plane,
+    region: PixelRect,
+    (dx, dy): (f32, f32),
+) -> PixelRect {
+    let (width, height) = (layer.alpha.width as isize, layer.alpha.height as isize);
+    let (dx, dy) = (dx as isize, dy as isize);
+    let clip = |v: isize, max: isize| v.clamp(0, max) as usize;
+    let target = PixelRect {
+        x0: clip(region.x0 as isize + dx, width),
+        y0: clip(region.y0 as isize + dy, height),
+        x1: clip(region.x1 as isize + dx, width),
+        y1: clip(region.y1 as isize + dy, height),
+    };
+    if target.is_empty() {
+        return target;
+    }
+    let (source_x0, run) = (
+        (target.x0 as isize - dx) as usize - region.x0,
+        target.width(),
+    );
+    for y in target.y0..target.y1 {
+        let source_row = (y as isize - dy) as usize - region.y0;
+        let from = source_row * region.width() + source_x0;
+        let to = y * width as usize + target.x0;
+        for (destination, source) in layer
+            .colour
+            .iter_mut()
+            .chain(std::iter::once(&mut layer.alpha))
+            .zip(colour.iter().chain(std::iter::once(alpha)))
+        {
+            destination.data[to..to + run].copy_from_slice(&source.data[from..from + run]);
+        }
+    }
+    target
 }
 
 /// `region` of the base image and of its alpha as planes scaled to 0..=1.

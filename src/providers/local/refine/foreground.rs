@@ -11,7 +11,7 @@
 
 use image::{GrayImage, RgbImage};
 
-use super::guided::{
+use super::planes::{
     GuidePixels, Size, block_average_bytes, sample_position, unit_rgb, unit_to_u8,
 };
 

@@ -17,9 +17,8 @@
 
 use image::{GrayImage, RgbImage};
 
-use super::guided::{
-    GuidePixels, Size, block_average_bytes, downsample, guided_filter, sample_position, unit_to_u8,
-};
+use super::guided::guided_filter;
+use super::planes::{GuidePixels, Size, block_average_bytes, downsample, unit_to_u8, upsample};
 
 /// Regularisation of the colour-line model (pymatting's default).
 const EPSILON: f64 = 1e-7;
@@ -199,25 +198,6 @@ fn matte(guide: &[[f32; 3]], trimap: &Trimap, guess: Vec<f32>, size: Size, depth
         .collect();
     system.write_into(&solution, &mut alpha);
     alpha
-}
-
-/// Bilinear upsampling with pixel centres aligned.
-fn upsample(values: &[f32], small: Size, size: Size) -> Vec<f32> {
-    let columns: Vec<(usize, usize, f32)> = (0..size.width)
-        .map(|x| sample_position(x, size.width, small.width))
-        .collect();
-    let mut out = Vec::with_capacity(size.len());
-    for y in 0..size.height {
-        let (y0, y1, fy) = sample_position(y, size.height, small.height);
-        let row0 = &values[y0 * small.width..(y0 + 1) * small.width];
-        let row1 = &values[y1 * small.width..(y1 + 1) * small.width];
-        out.extend(columns.iter().map(|&(x0, x1, fx)| {
-            let top = row0[x0] + (row0[x1] - row0[x0]) * fx;
-            let bottom = row1[x0] + (row1[x1] - row1[x0]) * fx;
-            top + (bottom - top) * fy
-        }));
-    }
-    out
 }
 
 /// Where a pixel stands in a trimap.
@@ -507,17 +487,7 @@ impl BandSystem {
     /// solution is clamped to [0, 1] and returned in unknown order.
     fn solve(&self, guess: &[f32], tolerance: f64, iterations: usize) -> Vec<f32> {
         let n = self.unknown;
-        let width = self.padded_width - 2 * PAD;
-        let mut x = vec![0.0f32; n];
-        for run in &self.runs {
-            let (gx, gy) = (
-                run.padded_start % self.padded_width - PAD,
-                run.padded_start / self.padded_width - PAD,
-            );
-            let from = gy * width + gx;
-            x[run.unknown_start..run.unknown_start + run.len]
-                .copy_from_slice(&guess[from..from + run.len]);
-        }
+        let mut x = self.gather(guess);
         let inverse_diagonal: Vec<f32> = self.coefficients[CENTRE * n..(CENTRE + 1) * n]
             .iter()
             .map(|&d| 1.0 / d.max(1e-12))
@@ -529,11 +499,10 @@ impl BandSystem {
         self.scatter(&x, &mut direction);
         self.multiply(&direction, &mut product);
         let mut residual = self.rhs.clone();
-        self.for_each_run(|run, p, u| {
-            for (r, &ax) in residual[u.clone()].iter_mut().zip(&product[p]) {
+        self.for_each_run(|_, p, u| {
+            for (r, &ax) in residual[u].iter_mut().zip(&product[p]) {
                 *r -= ax;
             }
-            let _ = run;
         });
         let mut preconditioned: Vec<f32> = residual
             .iter()
@@ -605,16 +574,30 @@ impl BandSystem {
         self.for_each_run(|_, p, u| grid[p].copy_from_slice(&values[u]));
     }
 
-    /// Writes the solution into a per-pixel plane of the image (no padding).
-    fn write_into(&self, solution: &[f32], plane: &mut [f32]) {
-        let width = self.padded_width - 2 * PAD;
+    /// Index in the unpadded image of the first pixel of `run`.
+    fn image_start(&self, run: &Run) -> usize {
+        let (x, y) = (
+            run.padded_start % self.padded_width - PAD,
+            run.padded_start / self.padded_width - PAD,
+        );
+        y * (self.padded_width - 2 * PAD) + x
+    }
+
+    /// The unknown pixels of a per-pixel plane of the image, in unknown order.
+    fn gather(&self, plane: &[f32]) -> Vec<f32> {
+        let mut values = vec![0.0f32; self.unknown];
         self.for_each_run(|run, _, u| {
-            let (x, y) = (
-                run.padded_start % self.padded_width - PAD,
-                run.padded_start / self.padded_width - PAD,
-            );
-            let start = y * width + x;
-            plane[start..start + run.len].copy_from_slice(&solution[u]);
+            let start = self.image_start(run);
+            values[u].copy_from_slice(&plane[start..start + run.len]);
+        });
+        values
+    }
+
+    /// Writes values in unknown order into a per-pixel plane of the image.
+    fn write_into(&self, values: &[f32], plane: &mut [f32]) {
+        self.for_each_run(|run, _, u| {
+            let start = self.image_start(run);
+            plane[start..start + run.len].copy_from_slice(&values[u]);
         });
     }
 }

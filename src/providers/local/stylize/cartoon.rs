@@ -6,12 +6,11 @@
 //! would fill. Ink: a bold stroke around the silhouette, even lines between materials, and
 //! difference-of-Gaussians detail lines (eyes, mouth, folds) cleaned of specks.
 
-use image::RgbaImage;
-
+use super::artwork::Artwork;
 use super::ink::{DetailLines, border_lines, detail_lines};
 use super::materials::{MaterialParams, clean_regions, find_materials, flatten};
 use super::oklab::{Lab, LabImage, fit_gamut, scale_chroma};
-use super::outline::{combine, cut_out, silhouette_stroke};
+use super::outline::{combine, silhouette_stroke};
 use super::painted::Painted;
 use super::shading::{mean_colours, split_two_tones};
 use super::silhouette::Silhouette;
@@ -46,7 +45,14 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
     let (width, height) = (source.width, source.height);
     let shade = flattened.flat.lightness().gaussian_blur(px(4.0));
     let count = materials.count();
-    let tones = split_two_tones(&materials.labels, count, &shade, &flattened.trust, 0.07, 0.1);
+    let tones = split_two_tones(
+        &materials.labels,
+        count,
+        &shade,
+        &flattened.trust,
+        0.07,
+        0.1,
+    );
     let tones = clean_regions(&tones, 2 * count, width, height, silhouette, 14.0);
     let palette: Vec<Lab> = mean_colours(&tones, 2 * count, &flattened.flat, &flattened.trust)
         .into_iter()
@@ -75,7 +81,7 @@ fn ink_colour([_, a, b]: Lab) -> Lab {
     [0.16, a * 0.2, b * 0.2]
 }
 
-pub fn finish(painted: &Painted, silhouette: &Silhouette) -> RgbaImage {
+pub fn artwork(painted: &Painted, silhouette: &Silhouette) -> Artwork {
     let px = |v: f32| silhouette.px(v);
     let (width, height) = (painted.colour.width, painted.colour.height);
     let mut layers = vec![detail_lines(
@@ -102,6 +108,13 @@ pub fn finish(painted: &Painted, silhouette: &Silhouette) -> RgbaImage {
         *v *= (-d / 2.0).clamp(0.0, 1.0);
     }
     let stroke = silhouette_stroke(silhouette, px(2.5), px(2.0));
-    let ink = combine(&[&ink, &stroke]);
-    cut_out(&painted.colour, &ink, ink_colour, silhouette, px(2.0))
+    Artwork {
+        paint: painted.colour.clone(),
+        paint_edge: silhouette.distance.map(|d| d - px(2.0)),
+        edge_softness: 1.0,
+        lines: combine(&[&ink, &stroke]),
+        line_colour: ink_colour,
+        crisp_lines: true,
+        crisp_paint: true,
+    }
 }

@@ -1,18 +1,18 @@
 //! `default`: the house style — a friendly, clean character illustration.
 //!
 //! Same flattening and materials as `cartoon`, but painted softer: a brighter, more saturated
-//! palette with lifted shadows, three soft tones per material (shadow, base, highlight) with
-//! gradual transitions, and medium coloured outlines (a dark shade of the colour they border)
-//! instead of black ink; only the clearest detail lines are kept.
+//! palette with lifted shadows; three tones per material (a cool shadow, the base, a light
+//! highlight) chosen from the material's colour rather than the photo's, with soft-edged
+//! borders; medium coloured outlines (a dark shade of the colour they border) instead of
+//! black ink, and finer detail lines.
 
-use image::RgbaImage;
-
+use super::artwork::Artwork;
 use super::ink::{DetailLines, border_lines, detail_lines};
-use super::materials::{MaterialParams, find_materials, flatten};
+use super::materials::{MaterialParams, clean_regions, find_materials, flatten};
 use super::oklab::{Lab, LabImage, fit_gamut, scale_chroma};
-use super::outline::{combine, cut_out, silhouette_stroke};
+use super::outline::{combine, silhouette_stroke};
 use super::painted::Painted;
-use super::shading::{SoftTones, soft_tones};
+use super::shading::split_three_tones;
 use super::silhouette::Silhouette;
 use super::smooth::SmoothParams;
 
@@ -42,38 +42,45 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
             lightness_step: 0.3,
         },
     );
-    let base: Vec<Lab> = materials.palette.iter().map(|&c| house_colour(c)).collect();
-    let shade = flattened.flat.lightness().gaussian_blur(px(5.0));
-    let data = soft_tones(
+    let (width, height) = (source.width, source.height);
+    let shade = flattened.flat.lightness().gaussian_blur(px(6.0));
+    let count = materials.count();
+    let tones = split_three_tones(
         &materials.labels,
-        &base,
+        count,
         &shade,
         &flattened.trust,
-        SoftTones {
-            shadow_quantile: 0.3,
-            light_quantile: 0.88,
-            softness: 0.03,
-            shadow_depth: 0.11,
-            light_lift: 0.06,
-            min_spread: 0.04,
-        },
+        0.3,
+        0.9,
+        0.04,
     );
+    let tones = clean_regions(&tones, 3 * count, width, height, silhouette, 16.0);
+    // Tones are painted from the material's colour, not the photo's muddy shadows.
+    let palette: Vec<Lab> = (0..3 * count)
+        .map(|t| tone_colour(materials.palette[t / 3], t % 3))
+        .collect();
     let colour = LabImage {
-        width: source.width,
-        height: source.height,
-        data,
+        width,
+        height,
+        data: tones.iter().map(|&t| palette[usize::from(t)]).collect(),
     };
     Painted {
-        colour: colour.gaussian_blur(px(0.8)),
+        colour: colour.gaussian_blur(px(1.2)),
         detail: flattened.detail.lightness(),
         materials: Some(materials),
     }
 }
 
-/// Friendly colour: lifted darks, richer chroma.
-fn house_colour(lab: Lab) -> Lab {
-    let [l, a, b] = scale_chroma(lab, 1.35);
-    fit_gamut([0.16 + 0.84 * l, a, b])
+/// Friendly colour: lifted darks, richer chroma; shadows cooler and deeper, highlights
+/// lighter and softer, as a colourist picks them.
+fn tone_colour(material: Lab, tone: usize) -> Lab {
+    let [l, a, b] = scale_chroma(material, 1.3);
+    let l = 0.16 + 0.84 * l;
+    fit_gamut(match tone {
+        0 => [l - 0.1, a * 1.1, b * 1.1 - 0.015],
+        2 => [l + 0.07, a * 0.9, b * 0.9],
+        _ => [l, a, b],
+    })
 }
 
 /// A deep shade of the colour the line borders, as a colourist's "coloured line art".
@@ -81,15 +88,15 @@ fn line_colour([l, a, b]: Lab) -> Lab {
     [(l * 0.42).min(0.32), a * 0.8, b * 0.8]
 }
 
-pub fn finish(painted: &Painted, silhouette: &Silhouette) -> RgbaImage {
+pub fn artwork(painted: &Painted, silhouette: &Silhouette) -> Artwork {
     let px = |v: f32| silhouette.px(v);
     let (width, height) = (painted.colour.width, painted.colour.height);
     let mut layers = vec![detail_lines(
         &painted.detail,
         DetailLines {
-            sigma: px(0.8),
-            threshold: 0.01,
-            softness: 0.015,
+            sigma: px(0.9),
+            threshold: 0.007,
+            softness: 0.013,
             min_area: px(6.0).powi(2).round() as usize,
         },
     )];
@@ -107,6 +114,14 @@ pub fn finish(painted: &Painted, silhouette: &Silhouette) -> RgbaImage {
         *v *= (-d / 2.0).clamp(0.0, 1.0);
     }
     let stroke = silhouette_stroke(silhouette, px(1.8), px(1.5));
-    let ink = combine(&[&ink, &stroke]);
-    cut_out(&painted.colour, &ink, line_colour, silhouette, px(1.5))
+    Artwork {
+        paint: painted.colour.clone(),
+        paint_edge: silhouette.distance.map(|d| d - px(1.5)),
+        edge_softness: 1.0,
+        lines: combine(&[&ink, &stroke]),
+        line_colour,
+        crisp_lines: true,
+        // Soft-edged tones are part of the look; upscaling may soften them further.
+        crisp_paint: false,
+    }
 }

@@ -74,9 +74,12 @@ pub fn border_lines(
     for y in 0..height {
         for x in 0..width {
             let i = y * width + x;
-            for n in [(x + 1 < width).then_some(i + 1), (y + 1 < height).then_some(i + width)]
-                .into_iter()
-                .flatten()
+            for n in [
+                (x + 1 < width).then_some(i + 1),
+                (y + 1 < height).then_some(i + width),
+            ]
+            .into_iter()
+            .flatten()
             {
                 if labels[i] != labels[n] && is_border(labels[i], labels[n]) {
                     border[i] = true;
@@ -118,12 +121,13 @@ mod tests {
 
     #[test]
     fn a_dark_square_on_light_gets_ink_at_its_border_only() {
-        let lightness =
-            Plane::from_fn(64, 64, |x, y| if (16..48).contains(&x) && (16..48).contains(&y) {
+        let lightness = Plane::from_fn(64, 64, |x, y| {
+            if (16..48).contains(&x) && (16..48).contains(&y) {
                 0.3
             } else {
                 0.9
-            });
+            }
+        });
         let ink = detail_lines(&lightness, params());
         assert!(ink.at(17, 32) > 0.8, "border ink {}", ink.at(17, 32));
         assert!(ink.at(32, 32) < 0.01);

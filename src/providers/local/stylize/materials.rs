@@ -5,7 +5,8 @@ use super::oklab::{Lab, LabImage};
 use super::painted::trust;
 use super::plane::Plane;
 use super::quantize::{group_materials, quantize};
-use super::regions::{majority_filter, merge_small};
+use super::regions::{absorb_enclosed, majority_filter, merge_small};
+use super::shading::mean_colours;
 use super::silhouette::Silhouette;
 use super::smooth::{SmoothParams, smooth};
 
@@ -92,7 +93,15 @@ pub fn find_materials(
         .map(|&c| material_of[usize::from(c)])
         .collect();
     let labels = clean_regions(&labels, count, flat.width, flat.height, silhouette, 16.0);
-    let palette = super::shading::mean_colours(&labels, count, flat, &flattened.trust);
+    let palette = mean_colours(&labels, count, flat, &flattened.trust);
+    // A patch of one material inside another of a close hue is the other in different light
+    // (a highlight in hair that matched skin), not a material of its own.
+    let inside: Vec<bool> = silhouette.distance.data.iter().map(|&d| d < 0.0).collect();
+    let labels = absorb_enclosed(&labels, &inside, flat.width, flat.height, 0.25, |p, q| {
+        let (p, q) = (palette[usize::from(p)], palette[usize::from(q)]);
+        (p[1] - q[1]).hypot(p[2] - q[2]) < 0.06 && (p[0] - q[0]).abs() < 0.35
+    });
+    let palette = mean_colours(&labels, count, flat, &flattened.trust);
     Materials { labels, palette }
 }
 

@@ -4,6 +4,8 @@ use image::{GrayImage, RgbImage, RgbaImage};
 
 use crate::error::{Error, Result};
 
+use artwork::render;
+use frame::Frame;
 use oklab::LabImage;
 use silhouette::Silhouette;
 
@@ -73,30 +75,34 @@ pub fn stylize_with(
     if image.width() == 0 || image.height() == 0 {
         return Err(Error::invalid("photo", "the photo is empty"));
     }
-    let silhouette = Silhouette::from_alpha(alpha).ok_or_else(|| {
-        Error::invalid("photo", "no subject found in the photo: the mask is empty")
-    })?;
+    let no_subject = || Error::invalid("photo", "no subject found in the photo: the mask is empty");
+    let frame = Frame::around(alpha).ok_or_else(no_subject)?;
+    let work_image = frame.image(image)?;
+    let silhouette = Silhouette::from_alpha(&frame.mask(alpha)?).ok_or_else(no_subject)?;
     let painted = match model {
-        Some(model) => painted::from_model(model, image, &silhouette)?,
+        Some(model) => painted::from_model(model, &work_image, &silhouette)?,
         None => {
-            let source = LabImage::from_rgb(image);
+            let source = LabImage::from_rgb(&work_image);
             match preset {
                 StylePreset::Default => house::paint(&source, &silhouette),
                 StylePreset::Cartoon => cartoon::paint(&source, &silhouette),
-                StylePreset::Watercolor => cartoon::paint(&source, &silhouette),
+                StylePreset::Watercolor => watercolor::paint(&source, &silhouette),
             }
         }
     };
-    Ok(match preset {
-        StylePreset::Default => house::finish(&painted, &silhouette),
-        StylePreset::Cartoon => cartoon::finish(&painted, &silhouette),
-        StylePreset::Watercolor => cartoon::finish(&painted, &silhouette),
-    })
+    let artwork = match preset {
+        StylePreset::Default => house::artwork(&painted, &silhouette),
+        StylePreset::Cartoon => cartoon::artwork(&painted, &silhouette),
+        StylePreset::Watercolor => watercolor::artwork(&painted, &silhouette),
+    };
+    Ok(render(&artwork, &frame, image.width(), image.height()))
 }
 
+mod artwork;
 mod cartoon;
 mod components;
 mod distance;
+mod frame;
 mod house;
 mod ink;
 mod materials;
@@ -104,13 +110,16 @@ mod noise;
 mod oklab;
 mod outline;
 mod painted;
+mod paper;
 mod parallel;
+mod pigment;
 mod plane;
 mod quantize;
 mod regions;
 mod shading;
 mod silhouette;
 mod smooth;
+mod watercolor;
 
 #[cfg(test)]
 mod gallery;

@@ -56,12 +56,14 @@ impl LabImage {
 
     /// A Gaussian blur of each channel: anti-aliases the borders of flat colour regions.
     pub fn gaussian_blur(&self, sigma: f32) -> LabImage {
-        let channel = |c: usize| Plane {
-            width: self.width,
-            height: self.height,
-            data: self.data.iter().map(|lab| lab[c]).collect(),
-        }
-        .gaussian_blur(sigma);
+        let channel = |c: usize| {
+            Plane {
+                width: self.width,
+                height: self.height,
+                data: self.data.iter().map(|lab| lab[c]).collect(),
+            }
+            .gaussian_blur(sigma)
+        };
         let [l, a, b] = [0, 1, 2].map(channel);
         LabImage {
             width: self.width,
@@ -150,11 +152,7 @@ pub fn to_linear([lightness, a, b]: Lab) -> [f32; 3] {
 }
 
 pub fn from_srgb8([r, g, b]: [u8; 3]) -> Lab {
-    from_linear([
-        srgb8_to_linear(r),
-        srgb8_to_linear(g),
-        srgb8_to_linear(b),
-    ])
+    from_linear([srgb8_to_linear(r), srgb8_to_linear(g), srgb8_to_linear(b)])
 }
 
 /// Oklab to 8-bit sRGB, each channel clamped.
@@ -176,7 +174,11 @@ pub fn scale_chroma([l, a, b]: Lab, factor: f32) -> Lab {
 pub fn fit_gamut(lab: Lab) -> Lab {
     let lightness = lab[0].clamp(0.0, 1.0);
     let lab = [lightness, lab[1], lab[2]];
-    let inside = |c: Lab| to_linear(c).iter().all(|v| (-1e-4..=1.0 + 1e-4).contains(v));
+    let inside = |c: Lab| {
+        to_linear(c)
+            .iter()
+            .all(|v| (-1e-4..=1.0 + 1e-4).contains(v))
+    };
     if inside(lab) {
         return lab;
     }
@@ -218,7 +220,13 @@ mod tests {
 
     #[test]
     fn srgb_round_trips_through_oklab() {
-        for rgb in [[255, 0, 0], [12, 200, 97], [3, 4, 5], [250, 128, 1], [90, 90, 90]] {
+        for rgb in [
+            [255, 0, 0],
+            [12, 200, 97],
+            [3, 4, 5],
+            [250, 128, 1],
+            [90, 90, 90],
+        ] {
             let back = to_srgb8(from_srgb8(rgb));
             for (a, b) in rgb.iter().zip(back) {
                 assert!(a.abs_diff(b) <= 1, "{rgb:?} -> {back:?}");
@@ -232,6 +240,10 @@ mod tests {
         let fitted = fit_gamut(loud);
         assert!((fitted[0] - loud[0]).abs() < 1e-6);
         assert!(chroma(fitted) < chroma(loud));
-        assert!(to_linear(fitted).iter().all(|v| (-1e-3..=1.001).contains(v)));
+        assert!(
+            to_linear(fitted)
+                .iter()
+                .all(|v| (-1e-3..=1.001).contains(v))
+        );
     }
 }

@@ -1,10 +1,5 @@
-//! Inking and cutting out: ink coverage darkens the paint toward an ink colour, a stroke
-//! follows the silhouette, and the alpha channel is the silhouette's anti-aliased coverage.
+//! Ink layers: the stroke that follows the silhouette, and combining layers of ink.
 
-use image::RgbaImage;
-
-use super::oklab::{Lab, LabImage, to_srgb8};
-use super::parallel::rows_from_fn;
 use super::plane::Plane;
 use super::silhouette::{Silhouette, coverage_at};
 
@@ -14,28 +9,6 @@ pub fn silhouette_stroke(silhouette: &Silhouette, inner: f32, outer: f32) -> Pla
     silhouette
         .distance
         .map(|d| coverage_at(d - outer).min(1.0 - coverage_at(d + inner)))
-}
-
-/// The paint, inked where `ink` covers it, cut out to the silhouette grown by `grow` pixels.
-pub fn cut_out(
-    paint: &LabImage,
-    ink: &Plane,
-    ink_colour: impl Fn(Lab) -> Lab + Sync,
-    silhouette: &Silhouette,
-    grow: f32,
-) -> RgbaImage {
-    let width = paint.width;
-    let raw = rows_from_fn(width * 4, paint.height, |y, row| {
-        for (x, rgba) in row.chunks_exact_mut(4).enumerate() {
-            let i = y * width + x;
-            let colour = paint.data[i];
-            let inked = super::oklab::mix(colour, ink_colour(colour), ink.data[i].clamp(0.0, 1.0));
-            rgba[..3].copy_from_slice(&to_srgb8(inked));
-            rgba[3] = (silhouette.coverage(x, y, grow) * 255.0).round() as u8;
-        }
-    });
-    RgbaImage::from_raw(paint.width as u32, paint.height as u32, raw)
-        .expect("buffer sized to the image")
 }
 
 /// The element-wise maximum of ink layers.

@@ -39,10 +39,7 @@ pub fn from_model(
 ) -> Result<Painted> {
     let styled = model.apply(image).map_err(|e| {
         let message = format!("style model {} failed: {}", model.name(), e.message);
-        Error {
-            message,
-            ..e
-        }
+        Error { message, ..e }
     })?;
     if styled.width() == 0 || styled.height() == 0 {
         return Err(Error::internal(format!(
@@ -53,7 +50,12 @@ pub fn from_model(
     let styled = if styled.dimensions() == image.dimensions() {
         styled
     } else {
-        resize_to(&DynamicImage::ImageRgb8(styled), image.width(), image.height())?.to_rgb8()
+        resize_to(
+            &DynamicImage::ImageRgb8(styled),
+            image.width(),
+            image.height(),
+        )?
+        .to_rgb8()
     };
     let lab = LabImage::from_rgb(&styled);
     let trust = trust(silhouette);

@@ -38,7 +38,11 @@ impl Plane {
         Plane {
             width: image.width() as usize,
             height: image.height() as usize,
-            data: image.as_raw().iter().map(|&v| f32::from(v) / 255.0).collect(),
+            data: image
+                .as_raw()
+                .iter()
+                .map(|&v| f32::from(v) / 255.0)
+                .collect(),
         }
     }
 
@@ -206,7 +210,11 @@ mod tests {
             .map(|x| blurred.at(x, 50) * ((x as f32 - 50.0).powi(2)))
             .sum::<f32>()
             / (0..101).map(|x| blurred.at(x, 50)).sum::<f32>();
-        assert!((variance.sqrt() - sigma).abs() < 0.6, "sigma {}", variance.sqrt());
+        assert!(
+            (variance.sqrt() - sigma).abs() < 0.6,
+            "sigma {}",
+            variance.sqrt()
+        );
     }
 
     #[test]

@@ -109,7 +109,9 @@ pub fn group_materials(
                 let gap = groups[i]
                     .iter()
                     .flat_map(|&p| groups[j].iter().map(move |&q| (p, q)))
-                    .map(|(p, q)| (palette[p][1] - palette[q][1]).hypot(palette[p][2] - palette[q][2]))
+                    .map(|(p, q)| {
+                        (palette[p][1] - palette[q][1]).hypot(palette[p][2] - palette[q][2])
+                    })
                     .fold(0.0, f32::max);
                 if best.is_none_or(|b| gap < b.0) {
                     best = Some((gap, i, j));
@@ -219,7 +221,11 @@ mod tests {
             data: (0..width * height)
                 .map(|i| {
                     let (x, y) = ((i % width) as f32, (i / width) as f32);
-                    [0.2 + 0.6 * x / 64.0, 0.2 * (y / 48.0 - 0.5), 0.1 * (x / 64.0 - 0.5)]
+                    [
+                        0.2 + 0.6 * x / 64.0,
+                        0.2 * (y / 48.0 - 0.5),
+                        0.1 * (x / 64.0 - 0.5),
+                    ]
                 })
                 .collect(),
         }
@@ -234,7 +240,11 @@ mod tests {
             let rgb = LabImage {
                 width: image.width,
                 height: image.height,
-                data: q.labels.iter().map(|&l| q.palette[usize::from(l)]).collect(),
+                data: q
+                    .labels
+                    .iter()
+                    .map(|&l| q.palette[usize::from(l)])
+                    .collect(),
             }
             .to_rgb();
             let distinct: std::collections::HashSet<_> = rgb.pixels().map(|p| p.0).collect();

@@ -1,7 +1,7 @@
 //! Cleaning a label map into flat regions a painter would draw: a majority filter straightens
 //! ragged borders, then specks too small to paint are merged into their dominant neighbour.
 
-use super::components::{Connectivity, label};
+use super::components::{Connectivity, NONE, label};
 use super::parallel::rows_from_fn;
 
 /// Replaces every label by the most frequent one in the (2·radius+1)² window around it
@@ -112,6 +112,85 @@ pub fn merge_small(labels: &[u8], width: usize, height: usize, min_area: usize) 
     labels
 }
 
+/// Relabels regions enclosed by a single much larger neighbour of a `similar` label (a
+/// highlight in hair that happened to match skin): a region whose border runs at least 90%
+/// along one neighbour, that is smaller than `max_share` of it and does not touch the image
+/// edge takes the neighbour's label. Only pixels `inside` the subject count.
+pub fn absorb_enclosed(
+    labels: &[u8],
+    inside: &[bool],
+    width: usize,
+    height: usize,
+    max_share: f32,
+    similar: impl Fn(u8, u8) -> bool,
+) -> Vec<u8> {
+    let regions = label(width, height, Connectivity::Four, |i| {
+        inside[i].then_some(labels[i])
+    });
+    let count = regions.areas.len();
+    let mut touches_edge = vec![false; count];
+    let mut borders: Vec<(u32, u32)> = Vec::new();
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            let here = regions.ids[i];
+            if here == NONE {
+                continue;
+            }
+            if x == 0 || y == 0 || x + 1 == width || y + 1 == height {
+                touches_edge[here as usize] = true;
+            }
+            for n in [
+                (x + 1 < width).then_some(i + 1),
+                (y + 1 < height).then_some(i + width),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let there = regions.ids[n];
+                if there != here && there != NONE {
+                    borders.push((here, there));
+                    borders.push((there, here));
+                }
+            }
+        }
+    }
+    borders.sort_unstable();
+    let mut region_label = vec![0u8; count];
+    for (i, &id) in regions.ids.iter().enumerate() {
+        if id != NONE {
+            region_label[id as usize] = labels[i];
+        }
+    }
+    let mut target: Vec<Option<u8>> = vec![None; count];
+    for run in borders.chunk_by(|p, q| p.0 == q.0) {
+        let region = run[0].0 as usize;
+        if touches_edge[region] {
+            continue;
+        }
+        let Some(neighbour) = run.chunk_by(|p, q| p.1 == q.1).max_by_key(|r| r.len()) else {
+            continue;
+        };
+        let around = neighbour[0].1 as usize;
+        let enclosed = neighbour.len() as f32 >= 0.9 * run.len() as f32;
+        let small = (regions.areas[region] as f32) < max_share * regions.areas[around] as f32;
+        if enclosed && small && similar(region_label[region], region_label[around]) {
+            target[region] = Some(region_label[around]);
+        }
+    }
+    labels
+        .iter()
+        .zip(&regions.ids)
+        .map(|(&l, &id)| {
+            if id == NONE {
+                l
+            } else {
+                target[id as usize].unwrap_or(l)
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +202,26 @@ mod tests {
         labels[4 * w + 4] = 1;
         let out = majority_filter(&labels, w, h, 1, 2);
         assert!(out.iter().all(|&l| l == 0));
+    }
+
+    #[test]
+    fn an_enclosed_similar_island_is_absorbed() {
+        let (w, h) = (30, 30);
+        let labels: Vec<u8> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                if (10..16).contains(&x) && (10..16).contains(&y) {
+                    1
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let inside = vec![true; w * h];
+        let absorbed = absorb_enclosed(&labels, &inside, w, h, 0.25, |_, _| true);
+        assert!(absorbed.iter().all(|&l| l == 0));
+        let kept = absorb_enclosed(&labels, &inside, w, h, 0.25, |_, _| false);
+        assert_eq!(kept, labels);
     }
 
     #[test]

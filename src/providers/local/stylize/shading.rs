@@ -131,78 +131,54 @@ pub fn split_two_tones(
         .collect()
 }
 
-/// Soft three-tone shading: each pixel takes its material's `base` colour, darkened into a
-/// shadow below the material's `shadow_quantile` of shade and lightened into a highlight above
-/// its `light_quantile`, with smooth transitions `softness` wide (in lightness).
-#[derive(Debug, Clone, Copy)]
-pub struct SoftTones {
-    pub shadow_quantile: f32,
-    pub light_quantile: f32,
-    pub softness: f32,
-    /// Lightness taken away in the shadow and added in the highlight.
-    pub shadow_depth: f32,
-    pub light_lift: f32,
-    /// Materials whose shade varies less than this (between the two quantiles) stay flat.
-    pub min_spread: f32,
-}
-
-pub fn soft_tones(
+/// Splits every material into three tones at quantiles of its shade: shadow below
+/// `shadow_quantile`, highlight above `light_quantile`, base between; materials whose shade
+/// varies less than `min_spread` between the two stay base. Returns labels
+/// `3·material + tone` with tone 0 = shadow, 1 = base, 2 = highlight.
+pub fn split_three_tones(
     materials: &[u8],
-    base: &[Lab],
+    count: usize,
     shade: &Plane,
     confidence: &Plane,
-    params: SoftTones,
-) -> Vec<Lab> {
-    let bands: Vec<Option<(f32, f32)>> = histograms(materials, base.len(), shade, confidence)
+    shadow_quantile: f32,
+    light_quantile: f32,
+    min_spread: f32,
+) -> Vec<u8> {
+    let bands: Vec<Option<(f32, f32)>> = histograms(materials, count, shade, confidence)
         .iter()
         .map(|h| {
-            let shadow = h.quantile(params.shadow_quantile);
-            let light = h.quantile(params.light_quantile);
-            (!h.is_empty() && light - shadow >= params.min_spread).then_some((shadow, light))
+            let shadow = h.quantile(shadow_quantile);
+            let light = h.quantile(light_quantile);
+            (!h.is_empty() && light - shadow >= min_spread).then_some((shadow, light))
         })
         .collect();
-    let w = params.softness.max(1e-3);
     materials
         .iter()
         .zip(&shade.data)
         .map(|(&m, &s)| {
-            let [l, a, b] = base[usize::from(m)];
-            let Some((shadow_at, light_at)) = bands[usize::from(m)] else {
-                return [l, a, b];
+            let tone = match bands[usize::from(m)] {
+                Some((shadow, _)) if s < shadow => 0,
+                Some((_, light)) if s > light => 2,
+                Some(_) | None => 1,
             };
-            let in_shadow = 1.0 - smoothstep(shadow_at - w, shadow_at + w, s);
-            let in_light = smoothstep(light_at - w, light_at + w, s);
-            // Shadows turn a little cooler and richer, as painters mix them.
-            let richer = 1.0 + 0.15 * in_shadow;
-            [
-                l - params.shadow_depth * in_shadow + params.light_lift * in_light,
-                a * richer,
-                b * richer - 0.012 * in_shadow,
-            ]
+            3 * m + tone
         })
         .collect()
 }
 
-fn smoothstep(edge0: f32, edge1: f32, x: f32) -> f32 {
-    let t = ((x - edge0) / (edge1 - edge0)).clamp(0.0, 1.0);
-    t * t * (3.0 - 2.0 * t)
-}
-
 /// The mean colour of each label's trusted pixels (all its pixels if none is trusted; grey
 /// for a label with no pixel at all).
-pub fn mean_colours(
-    labels: &[u8],
-    count: usize,
-    image: &LabImage,
-    confidence: &Plane,
-) -> Vec<Lab> {
+pub fn mean_colours(labels: &[u8], count: usize, image: &LabImage, confidence: &Plane) -> Vec<Lab> {
     let mut trusted = vec![[0.0f64; 4]; count];
     let mut all = vec![[0.0f64; 4]; count];
     for ((&label, colour), &c) in labels.iter().zip(&image.data).zip(&confidence.data) {
         let label = usize::from(label);
-        for sums in [Some(&mut all[label]), (c > 0.5).then_some(&mut trusted[label])]
-            .into_iter()
-            .flatten()
+        for sums in [
+            Some(&mut all[label]),
+            (c > 0.5).then_some(&mut trusted[label]),
+        ]
+        .into_iter()
+        .flatten()
         {
             for k in 0..3 {
                 sums[k] += f64::from(colour[k]);
@@ -247,25 +223,14 @@ mod tests {
     }
 
     #[test]
-    fn soft_tones_darken_the_shadow_side_gradually() {
-        let (w, h) = (100, 4);
+    fn three_tones_split_at_the_quantiles() {
+        let (w, h) = (100, 2);
         let shade = Plane::from_fn(w, h, |x, _| 0.3 + 0.5 * x as f32 / 100.0);
         let confidence = Plane::filled(w, h, 1.0);
-        let base = [[0.6, 0.05, 0.05]];
-        let params = SoftTones {
-            shadow_quantile: 0.3,
-            light_quantile: 0.9,
-            softness: 0.03,
-            shadow_depth: 0.1,
-            light_lift: 0.05,
-            min_spread: 0.05,
-        };
-        let out = soft_tones(&vec![0; w * h], &base, &shade, &confidence, params);
-        assert!((out[5][0] - 0.5).abs() < 1e-3, "deep shadow {}", out[5][0]);
-        assert!((out[60][0] - 0.6).abs() < 1e-3, "mid tone {}", out[60][0]);
-        assert!((out[99][0] - 0.65).abs() < 1e-3, "highlight {}", out[99][0]);
-        let lightness: Vec<f32> = out[..100].iter().map(|c| c[0]).collect();
-        assert!(lightness.windows(2).all(|p| p[1] >= p[0] - 1e-6), "monotonic");
+        let labels = split_three_tones(&vec![1; w * h], 2, &shade, &confidence, 0.3, 0.9, 0.05);
+        assert_eq!(labels[5], 3, "shadow of material 1");
+        assert_eq!(labels[50], 4, "base");
+        assert_eq!(labels[98], 5, "highlight");
     }
 
     #[test]

@@ -106,7 +106,9 @@ fn open(subject: &[bool], width: usize, height: usize, radius: f32) -> Vec<bool>
 }
 
 fn fill_small_holes(subject: &[bool], width: usize, height: usize, area: usize) -> Vec<bool> {
-    let holes = label(width, height, Connectivity::Four, |i| (!subject[i]).then_some(()));
+    let holes = label(width, height, Connectivity::Four, |i| {
+        (!subject[i]).then_some(())
+    });
     let mut touches_border = vec![false; holes.areas.len()];
     for (i, &id) in holes.ids.iter().enumerate() {
         let (x, y) = (i % width, i / width);
@@ -171,7 +173,11 @@ fn signed_distance(smooth: &Plane) -> Plane {
             return coarse;
         }
         let fine = (0.5 - smooth.data[i]) / gradient;
-        if (fine - coarse).abs() < 1.5 { fine } else { coarse }
+        if (fine - coarse).abs() < 1.5 {
+            fine
+        } else {
+            coarse
+        }
     })
 }
 

@@ -26,7 +26,8 @@ pub fn smooth(image: &LabImage, confidence: Option<&Plane>, params: SmoothParams
         return image.clone();
     }
     let ratio = params.sigma_space / params.sigma_range.max(1e-4);
-    let difference = |p: Lab, q: Lab| (p[0] - q[0]).abs() + (p[1] - q[1]).abs() + (p[2] - q[2]).abs();
+    let difference =
+        |p: Lab, q: Lab| (p[0] - q[0]).abs() + (p[1] - q[1]).abs() + (p[2] - q[2]).abs();
     // Derivatives of the domain transform: 1 + (σs/σr)·|∇I|, between a pixel and its left
     // (resp. upper) neighbour.
     let horizontal = rows_from_fn(width, height, |y, row| {
@@ -179,7 +180,13 @@ mod tests {
             width,
             height,
             data: (0..width * height)
-                .map(|i| if i % width < 30 { [0.6, 0.1, 0.0] } else { [0.1, -0.1, 0.0] })
+                .map(|i| {
+                    if i % width < 30 {
+                        [0.6, 0.1, 0.0]
+                    } else {
+                        [0.1, -0.1, 0.0]
+                    }
+                })
                 .collect(),
         };
         let confidence = Plane::from_fn(width, height, |x, _| if x < 25 { 1.0 } else { 0.0 });
