@@ -64,6 +64,11 @@ impl Segmenter {
 
     /// The foreground mask of `image` at its size (255 = subject). Blocking: runs the model on
     /// this thread once an inference permit is free; call it from a blocking pool.
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(model = model.unwrap_or(&self.default_model), width = image.width(), height = image.height())
+    )]
     pub fn mask(&self, image: &RgbImage, model: Option<&str>) -> Result<GrayImage> {
         let (spec, params, path) = self.resolve(model)?;
         let (width, height) = image.dimensions();
@@ -295,9 +300,10 @@ mod tests {
                 times[1].as_secs_f64() * 1e3
             );
             assert!(iou >= 0.98, "{photo}: iou {iou} below 0.98");
+            // Bit-identical on the PNGs; JPEG decoders differ by a level here and there.
             assert!(
-                mad <= 1.0,
-                "{photo}: mean absolute difference {mad} above 1.0"
+                mad <= 0.5,
+                "{photo}: mean absolute difference {mad} above 0.5"
             );
         }
         let path = Path::new(SHARED_MODELS).join("u2netp.onnx");
@@ -376,6 +382,27 @@ mod tests {
         );
         assert!(!segmenter.is_ready(None), "u2netp is not installed either");
         assert!(segmenter.installed_models().is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_model_file_is_a_failed_precondition_pointing_at_verify() {
+        if let Err(reason) = shared_segmenter() {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("u2netp.onnx"), b"not a model").unwrap();
+        let segmenter = Segmenter::new(&settings_with_dir(dir.path()));
+        let err = segmenter.mask(&RgbImage::new(8, 8), None).unwrap_err();
+        assert_eq!(err.code, ErrorCode::FailedPrecondition);
+        assert!(
+            err.message.contains("imgforge models verify"),
+            "{}",
+            err.message
+        );
+        // The failed load gave its place in the pool back.
+        let path = dir.path().join("u2netp.onnx");
+        assert_eq!(segmenter.runtime.sessions_created(&path), 0);
     }
 
     #[test]

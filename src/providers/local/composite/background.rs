@@ -133,6 +133,8 @@ pub(super) fn fit(
     let (window_w, window_h) = (cover_w / zoom, cover_h / zoom);
     let left = (bw - window_w) * f64::from(view.anchor_x.clamp(0.0, 1.0));
     let top = (bh - window_h) * f64::from(view.anchor_y.clamp(0.0, 1.0));
+    // rounding must not push the window past the image, which the resizer would refuse
+    let (window_w, window_h) = (window_w.min(bw - left), window_h.min(bh - top));
 
     let source = ImageRef::new(
         background.width(),

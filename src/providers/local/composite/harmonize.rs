@@ -94,9 +94,7 @@ pub(super) fn match_colour(
             if layer.alpha.data[i] <= 0.0 {
                 continue;
             }
-            let rgb = cube
-                .apply(pixel(&layer.colour, i))
-                .map(|v| v.clamp(0.0, 1.0));
+            let rgb = srgb_from_linear(cube.apply(pixel(&layer.colour, i)));
             for (plane, value) in layer.colour.iter_mut().zip(rgb) {
                 plane.data[i] = value;
             }

@@ -9,7 +9,8 @@
 //! 2. **Subject.** Its colours under the soft edge are re-estimated without the old
 //!    background (see `foreground`), which is what keeps halos away. [`Placement`] fields
 //!    that are set move and scale it by the box of its solid pixels (alpha ≥ 50%); fields
-//!    left unset keep the subject's own position and size. It is resampled with Lanczos3.
+//!    left unset keep the subject's own position and size. A subject moved by whole pixels
+//!    is copied exactly; a scaled one is resampled with Lanczos3.
 //! 3. **Feather.** The alpha edge is softened outward by a Gaussian (`feather_px`, default
 //!    proportional to the image: 1.3 px at 512) without lowering any alpha, so hair and thin
 //!    parts keep their opacity.
@@ -24,6 +25,10 @@
 //!
 //! `variant` picks the window of the background that fills the canvas; [`describe_variant`]
 //! says how each one differs. The subject and its placement are the same in every variant.
+//!
+//! Cost: about 25–35 ms of one core for 512 × 512 in a release build, growing with the pixel
+//! count; work buffers peak at roughly 100 bytes per canvas pixel, so callers should bound
+//! the canvas (the base image) as they do for other operations.
 
 mod background;
 mod blur;

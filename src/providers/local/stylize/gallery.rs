@@ -14,7 +14,11 @@ const TESTDATA: &str = "/work/shared/testdata";
 const MASKS: &str = "/tmp/masks";
 
 fn load(name: &str) -> Option<(image::RgbImage, GrayImage)> {
-    let photo = Path::new(TESTDATA).join(format!("{name}.png"));
+    let photo = ["png", "jpg"]
+        .iter()
+        .map(|ext| Path::new(TESTDATA).join(format!("{name}.{ext}")))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| Path::new(TESTDATA).join(format!("{name}.png")));
     let mask = Path::new(MASKS).join(format!("{name}_mask.png"));
     if !photo.exists() || !mask.exists() {
         println!(

@@ -9,7 +9,7 @@
 use super::artwork::Artwork;
 use super::ink::{DetailLines, border_lines, detail_lines};
 use super::materials::{MaterialParams, clean_regions, find_materials, flatten};
-use super::oklab::{Lab, LabImage, fit_gamut, scale_chroma};
+use super::oklab::{Lab, LabImage, chroma, fit_gamut, scale_chroma};
 use super::outline::{combine, silhouette_stroke};
 use super::painted::Painted;
 use super::shading::split_three_tones;
@@ -71,13 +71,20 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
     }
 }
 
-/// Friendly colour: lifted darks, richer chroma; shadows cooler and deeper, highlights
-/// lighter and softer, as a colourist picks them.
+/// Friendly colour: lifted darks and richer chroma (a dull colour is given a clear hue, a
+/// grey stays grey); shadows a little cooler and deeper, highlights lighter and softer, as a
+/// colourist picks them.
 fn tone_colour(material: Lab, tone: usize) -> Lab {
-    let [l, a, b] = scale_chroma(material, 1.3);
+    let c = chroma(material);
+    let richer = if c < 0.015 {
+        1.0
+    } else {
+        (c * 1.3).max((c * 2.2).min(0.075)) / c
+    };
+    let [l, a, b] = scale_chroma(material, richer);
     let l = 0.16 + 0.84 * l;
     fit_gamut(match tone {
-        0 => [l - 0.1, a * 1.1, b * 1.1 - 0.015],
+        0 => [l - 0.1, a * 1.05, b * 1.05 - 0.008],
         2 => [l + 0.07, a * 0.9, b * 0.9],
         _ => [l, a, b],
     })

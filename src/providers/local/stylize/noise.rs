@@ -98,7 +98,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "coarse noise tolerance still being tuned; see issue 3 notes"]
     fn coarse_evaluation_matches_direct_evaluation() {
         let plane = fbm_plane(90, 70, 48.0, 2, 0.5, 3);
         for (x, y) in [(0, 0), (17, 33), (89, 69), (45, 12)] {
