@@ -24,6 +24,9 @@ pub enum ErrorCode {
     Unavailable,
     /// The request is valid but the system is not in a state to run it.
     FailedPrecondition,
+    /// A provider's content-safety check refused an input or an output; retrying the same
+    /// request will not help.
+    ContentRejected,
     /// No configured provider implements the operation.
     Unimplemented,
     /// The caller went away or the work was cancelled.
@@ -65,6 +68,11 @@ impl ErrorCode {
             ErrorCode::FailedPrecondition => {
                 (G::FailedPrecondition, H::CONFLICT, "failed-precondition")
             }
+            ErrorCode::ContentRejected => (
+                G::FailedPrecondition,
+                H::UNPROCESSABLE_ENTITY,
+                "content-rejected",
+            ),
             ErrorCode::Unimplemented => (G::Unimplemented, H::NOT_IMPLEMENTED, "unimplemented"),
             // The caller has gone, so nobody reads this status; 400 keeps it a client error.
             ErrorCode::Cancelled => (G::Cancelled, H::BAD_REQUEST, "cancelled"),
@@ -103,6 +111,8 @@ pub struct Error {
     pub provider: Option<String>,
     /// Whether trying again (or trying the next provider) may succeed.
     pub retryable: bool,
+    /// How long the backend asked us to wait before trying again (`Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -118,6 +128,7 @@ impl Error {
                 code,
                 ErrorCode::Unavailable | ErrorCode::DeadlineExceeded | ErrorCode::ResourceExhausted
             ),
+            retry_after: None,
         }
     }
 
@@ -163,6 +174,11 @@ impl Error {
         self.retryable = retryable;
         self
     }
+
+    pub fn with_retry_after(mut self, wait: Option<std::time::Duration>) -> Self {
+        self.retry_after = wait;
+        self
+    }
 }
 
 impl fmt::Display for Error {
@@ -204,6 +220,7 @@ mod tests {
             ErrorCode::DeadlineExceeded,
             ErrorCode::Unavailable,
             ErrorCode::FailedPrecondition,
+            ErrorCode::ContentRejected,
             ErrorCode::Unimplemented,
             ErrorCode::Cancelled,
             ErrorCode::Internal,

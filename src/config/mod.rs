@@ -105,6 +105,12 @@ pub enum BlobStoreSettings {
 pub struct ProviderSettings {
     /// Operation name (or `default`) → ordered provider names.
     pub chains: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub resilience: crate::providers::resilience::ResilienceSettings,
+    #[serde(default)]
+    pub dashscope: crate::providers::dashscope::DashScopeSettings,
+    #[serde(default)]
+    pub aliyun_vision: crate::providers::aliyun_vision::AliyunVisionSettings,
 }
 
 impl ProviderSettings {

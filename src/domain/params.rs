@@ -436,3 +436,179 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("max_dim"));
     }
 }
+
+/// Seed 002 `/change_cloth`: dress the person in the given garments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangeClothesParams {
+    /// Provider model (`aitryon-plus`, `aitryon`); `None` is the provider's configured default.
+    pub model: Option<String>,
+    pub output: OutputSpec,
+}
+
+/// Seed 002 `/expand`: grow each side by its scale (1.0 keeps it, 1.5 adds half the image's
+/// size on that side) and fill the new canvas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpandParams {
+    pub top_scale: f32,
+    pub bottom_scale: f32,
+    pub left_scale: f32,
+    pub right_scale: f32,
+    pub prompt: String,
+    pub output: OutputSpec,
+}
+
+impl ExpandParams {
+    pub const DEFAULT_SCALE: f32 = 1.5;
+    pub const DEFAULT_PROMPT: &'static str = "按照原来图片背景来操作扩展";
+    /// No provider grows a side more than this; each one may accept less.
+    pub const MAX_SCALE: f32 = 4.0;
+
+    /// Seed defaults for what is missing; every scale must lie in 1.0..=[`Self::MAX_SCALE`].
+    pub fn new(
+        scales: [Option<f32>; 4],
+        prompt: Option<String>,
+        output: OutputSpec,
+    ) -> Result<Self> {
+        let names = ["top_scale", "bottom_scale", "left_scale", "right_scale"];
+        let mut values = [Self::DEFAULT_SCALE; 4];
+        for ((value, given), name) in values.iter_mut().zip(scales).zip(names) {
+            let Some(scale) = given else { continue };
+            if !scale.is_finite() || !(1.0..=Self::MAX_SCALE).contains(&scale) {
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        "{name} must be between 1.0 (keep that side) and {} (grow it by {}x \
+                         the image), got {scale}",
+                        Self::MAX_SCALE,
+                        Self::MAX_SCALE - 1.0
+                    ),
+                ));
+            }
+            *value = scale;
+        }
+        let [top_scale, bottom_scale, left_scale, right_scale] = values;
+        Ok(ExpandParams {
+            top_scale,
+            bottom_scale,
+            left_scale,
+            right_scale,
+            prompt: non_empty(prompt).unwrap_or_else(|| Self::DEFAULT_PROMPT.to_owned()),
+            output,
+        })
+    }
+
+    /// The four scales with their request field names, in `top, bottom, left, right` order.
+    pub fn scales(&self) -> [(&'static str, f32); 4] {
+        [
+            ("top_scale", self.top_scale),
+            ("bottom_scale", self.bottom_scale),
+            ("left_scale", self.left_scale),
+            ("right_scale", self.right_scale),
+        ]
+    }
+}
+
+/// Seed 002 `/fix`: restore and upscale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixParams {
+    pub prompt: String,
+    /// 1 restores without enlarging; 2–4 also enlarge.
+    pub upscale_factor: u32,
+    pub output: OutputSpec,
+}
+
+impl FixParams {
+    pub const DEFAULT_PROMPT: &'static str = "图像超分。";
+    pub const DEFAULT_UPSCALE: u32 = 2;
+
+    /// `upscale_factor` 0 or missing is the default, 2.
+    pub fn new(
+        prompt: Option<String>,
+        upscale_factor: Option<i64>,
+        output: OutputSpec,
+    ) -> Result<Self> {
+        let upscale_factor = match upscale_factor {
+            None | Some(0) => Self::DEFAULT_UPSCALE,
+            Some(f @ 1..=4) => f as u32,
+            Some(f) => {
+                return Err(Error::invalid(
+                    "upscale_factor",
+                    format!("upscale_factor must be between 1 and 4, got {f}"),
+                ));
+            }
+        };
+        Ok(FixParams {
+            prompt: non_empty(prompt).unwrap_or_else(|| Self::DEFAULT_PROMPT.to_owned()),
+            upscale_factor,
+            output,
+        })
+    }
+}
+
+/// Seed 002 `/remove_watermark`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveWatermarkParams {
+    pub prompt: String,
+    pub output: OutputSpec,
+}
+
+impl RemoveWatermarkParams {
+    pub const DEFAULT_PROMPT: &'static str = "去除图像中的文字";
+
+    pub fn new(prompt: Option<String>, output: OutputSpec) -> Self {
+        RemoveWatermarkParams {
+            prompt: non_empty(prompt).unwrap_or_else(|| Self::DEFAULT_PROMPT.to_owned()),
+            output,
+        }
+    }
+}
+
+/// Text-to-image, the generation step of cover generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextToImageParams {
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub width: u32,
+    pub height: u32,
+    pub n: u32,
+    pub seed: Option<u32>,
+}
+
+impl TextToImageParams {
+    pub const MAX_PROMPT_CHARS: usize = 800;
+
+    pub fn validate(&self) -> Result<()> {
+        let chars = self.prompt.chars().count();
+        if chars == 0 {
+            return Err(Error::invalid("prompt", "prompt must not be empty"));
+        }
+        if chars > Self::MAX_PROMPT_CHARS {
+            return Err(Error::invalid(
+                "prompt",
+                format!(
+                    "prompt has {chars} characters; at most {} are accepted",
+                    Self::MAX_PROMPT_CHARS
+                ),
+            ));
+        }
+        if !(1..=4).contains(&self.n) {
+            return Err(Error::invalid(
+                "n",
+                format!("n must be between 1 and 4, got {}", self.n),
+            ));
+        }
+        for (name, side) in [("width", self.width), ("height", self.height)] {
+            if !(256..=2048).contains(&side) {
+                return Err(Error::invalid(
+                    name,
+                    format!("{name} must be between 256 and 2048 pixels, got {side}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn non_empty(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}

@@ -61,4 +61,30 @@ impl TaskReport {
             notes,
         }
     }
+
+    /// The report of work a remote provider ran as its own task: its id and times where it
+    /// gave them, ours otherwise.
+    pub fn remote(
+        submitted: SystemTime,
+        provider: &str,
+        task: &crate::providers::RemoteTask,
+        notes: Vec<String>,
+    ) -> Self {
+        let now = SystemTime::now();
+        TaskReport {
+            task_id: task.task_id.clone(),
+            status: TaskStatus::Succeeded,
+            submit_time: task.submit_time.unwrap_or(submitted),
+            scheduled_time: task
+                .scheduled_time
+                .or(task.submit_time)
+                .unwrap_or(submitted),
+            end_time: task.end_time.unwrap_or(now),
+            total: task.total,
+            succeeded: task.succeeded,
+            failed: task.failed,
+            provider: provider.to_owned(),
+            notes,
+        }
+    }
 }

@@ -16,6 +16,17 @@ pub struct InputResolver {
 impl InputResolver {
     /// Resolves `source` and checks the bytes really are an image within the limits. `field`
     /// names the request field in errors (`image_url`, `image`, `base_image.url`).
+    pub async fn resolve_optional(
+        &self,
+        source: Option<ImageSource>,
+        field: &str,
+    ) -> Result<Option<SourceImage>> {
+        match source {
+            Some(source) => self.resolve(source, field).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     pub async fn resolve(&self, source: ImageSource, field: &str) -> Result<SourceImage> {
         let bytes = match source {
             ImageSource::Bytes(bytes) => bytes,

@@ -13,13 +13,13 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Delivery, Settings};
 use crate::domain::params::{
-    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, RemoveBackgroundParams,
-    ResizeParams,
+    ChangeBackgroundParams, ChangeClothesParams, ConvertParams, CreateCharacterParams,
+    ExpandParams, FixParams, RemoveBackgroundParams, RemoveWatermarkParams, ResizeParams,
 };
 use crate::domain::{ImageFormat, ImageSource, Operation, SourceImage, TaskReport};
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::UrlFetcher;
-use crate::providers::{Provider, ProviderRegistry};
+use crate::providers::{Edited, Provider, ProviderRegistry};
 use crate::store::BlobStore;
 
 pub use delivery::DeliveredImage;
@@ -76,7 +76,7 @@ impl Engine {
                 blobs: blobs.clone(),
                 limits: settings.limits,
             },
-            providers: ProviderRegistry::from_settings(settings)?,
+            providers: ProviderRegistry::from_settings(settings, blobs.clone())?,
             blobs,
             default_delivery: settings.results.delivery,
         }))
@@ -300,11 +300,126 @@ impl Engine {
                 Box::pin(async move { p.change_background(base, background, params).await })
             })
             .await?;
+        self.edit_outcome(submitted, provider, result, delivery)
+            .await
+    }
+
+    /// The task report and delivered images of an editing result.
+    async fn edit_outcome(
+        &self,
+        submitted: SystemTime,
+        provider: &str,
+        result: Edited,
+        delivery: Option<Delivery>,
+    ) -> Result<EditOutcome> {
         let count = result.images.len() as u32;
+        let task = match &result.task {
+            Some(remote) => TaskReport::remote(submitted, provider, remote, result.notes),
+            None => TaskReport::completed(submitted, provider, count, result.notes),
+        };
         Ok(EditOutcome {
-            task: TaskReport::completed(submitted, provider, count, result.notes),
+            task,
             images: self.deliver_all(result.images, delivery).await?,
         })
+    }
+
+    /// Virtual try-on: `person` in the given garments (at least one of them).
+    #[tracing::instrument(skip_all, fields(model = ?params.model))]
+    pub async fn change_clothes(
+        &self,
+        person: ImageSource,
+        top: Option<ImageSource>,
+        bottom: Option<ImageSource>,
+        fields: [&str; 3],
+        params: ChangeClothesParams,
+        delivery: Option<Delivery>,
+    ) -> Result<EditOutcome> {
+        if top.is_none() && bottom.is_none() {
+            return Err(Error::invalid(
+                fields[1],
+                format!(
+                    "at least one garment is needed: give {} or {} (a dress goes in {})",
+                    fields[1], fields[2], fields[1]
+                ),
+            ));
+        }
+        let submitted = SystemTime::now();
+        let (person, top, bottom) = tokio::try_join!(
+            self.inputs.resolve(person, fields[0]),
+            self.inputs.resolve_optional(top, fields[1]),
+            self.inputs.resolve_optional(bottom, fields[2]),
+        )?;
+        let (result, provider) = self
+            .run(Operation::ChangeClothes, move |p| {
+                let (person, top, bottom, params) =
+                    (person.clone(), top.clone(), bottom.clone(), params.clone());
+                Box::pin(async move { p.change_clothes(person, top, bottom, params).await })
+            })
+            .await?;
+        self.edit_outcome(submitted, provider, result, delivery)
+            .await
+    }
+
+    /// Outpainting: grows each side by its scale and fills the new canvas.
+    #[tracing::instrument(skip_all)]
+    pub async fn expand(
+        &self,
+        source: ImageSource,
+        field: &str,
+        params: ExpandParams,
+        delivery: Option<Delivery>,
+    ) -> Result<EditOutcome> {
+        let submitted = SystemTime::now();
+        let image = self.inputs.resolve(source, field).await?;
+        let (result, provider) = self
+            .run(Operation::Expand, move |p| {
+                let (image, params) = (image.clone(), params.clone());
+                Box::pin(async move { p.expand(image, params).await })
+            })
+            .await?;
+        self.edit_outcome(submitted, provider, result, delivery)
+            .await
+    }
+
+    /// Restoration and super-resolution.
+    #[tracing::instrument(skip_all, fields(upscale_factor = params.upscale_factor))]
+    pub async fn fix(
+        &self,
+        source: ImageSource,
+        field: &str,
+        params: FixParams,
+        delivery: Option<Delivery>,
+    ) -> Result<EditOutcome> {
+        let submitted = SystemTime::now();
+        let image = self.inputs.resolve(source, field).await?;
+        let (result, provider) = self
+            .run(Operation::Fix, move |p| {
+                let (image, params) = (image.clone(), params.clone());
+                Box::pin(async move { p.fix(image, params).await })
+            })
+            .await?;
+        self.edit_outcome(submitted, provider, result, delivery)
+            .await
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn remove_watermark(
+        &self,
+        source: ImageSource,
+        field: &str,
+        params: RemoveWatermarkParams,
+        delivery: Option<Delivery>,
+    ) -> Result<EditOutcome> {
+        let submitted = SystemTime::now();
+        let image = self.inputs.resolve(source, field).await?;
+        let (result, provider) = self
+            .run(Operation::RemoveWatermark, move |p| {
+                let (image, params) = (image.clone(), params.clone());
+                Box::pin(async move { p.remove_watermark(image, params).await })
+            })
+            .await?;
+        self.edit_outcome(submitted, provider, result, delivery)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(preset = params.preset.name()))]

@@ -31,6 +31,17 @@ pub fn image_source(input: Option<pb::ImageInput>, field: &str) -> Result<ImageS
     }
 }
 
+/// An image input the caller may leave out.
+pub fn optional_image_source(
+    input: Option<pb::ImageInput>,
+    field: &str,
+) -> Result<Option<ImageSource>> {
+    match input {
+        Some(pb::ImageInput { source: None }) | None => Ok(None),
+        Some(input) => image_source(Some(input), field).map(Some),
+    }
+}
+
 pub fn format_to_proto(format: ImageFormat) -> pb::ImageFormat {
     match format {
         ImageFormat::Png => pb::ImageFormat::Png,

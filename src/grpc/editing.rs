@@ -4,15 +4,15 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::domain::Operation;
 use crate::domain::params::{
-    ChangeBackgroundParams, CutoutMode, EdgeRefinement, Placement, RemoveBackgroundParams,
-    parse_color,
+    ChangeBackgroundParams, ChangeClothesParams, CutoutMode, EdgeRefinement, ExpandParams,
+    FixParams, Placement, RemoveBackgroundParams, RemoveWatermarkParams, parse_color,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::grpc::convert::{image_output, image_source, output_options, task_report};
-use crate::grpc::unsupported;
+use crate::grpc::convert::{
+    image_output, image_source, optional_image_source, output_options, task_report,
+};
 use crate::proto::v1 as pb;
 use crate::proto::v1::editing_service_server::EditingService;
 
@@ -118,31 +118,104 @@ impl EditingService for EditingApi {
         }))
     }
 
+    #[tracing::instrument(skip_all, name = "grpc.change_clothes")]
     async fn change_clothes(
         &self,
-        _request: Request<pb::ChangeClothesRequest>,
+        request: Request<pb::ChangeClothesRequest>,
     ) -> Result<Response<pb::ChangeClothesResponse>, Status> {
-        Err(unsupported(&self.engine, Operation::ChangeClothes))
+        let req = request.into_inner();
+        let (output, delivery) = output_options(req.output)?;
+        let params = ChangeClothesParams {
+            model: Some(req.model.trim().to_owned()).filter(|m| !m.is_empty()),
+            output,
+        };
+        let person = image_source(req.person_image, "person_image")?;
+        let top = optional_image_source(req.top_garment, "top_garment")?;
+        let bottom = optional_image_source(req.bottom_garment, "bottom_garment")?;
+        let mut outcome = self
+            .engine
+            .change_clothes(
+                person,
+                top,
+                bottom,
+                ["person_image", "top_garment", "bottom_garment"],
+                params,
+                delivery,
+            )
+            .await?;
+        Ok(Response::new(pb::ChangeClothesResponse {
+            task: Some(task_report(outcome.task)),
+            image: outcome.images.pop().map(image_output),
+        }))
     }
 
+    #[tracing::instrument(skip_all, name = "grpc.expand")]
     async fn expand(
         &self,
-        _request: Request<pb::ExpandRequest>,
+        request: Request<pb::ExpandRequest>,
     ) -> Result<Response<pb::ExpandResponse>, Status> {
-        Err(unsupported(&self.engine, Operation::Expand))
+        let req = request.into_inner();
+        let (output, delivery) = output_options(req.output)?;
+        let params = ExpandParams::new(
+            [
+                req.top_scale,
+                req.bottom_scale,
+                req.left_scale,
+                req.right_scale,
+            ],
+            Some(req.prompt),
+            output,
+        )?;
+        let source = image_source(req.base_image, "base_image")?;
+        let mut outcome = self
+            .engine
+            .expand(source, "base_image", params, delivery)
+            .await?;
+        Ok(Response::new(pb::ExpandResponse {
+            task: Some(task_report(outcome.task)),
+            image: outcome.images.pop().map(image_output),
+        }))
     }
 
+    #[tracing::instrument(skip_all, name = "grpc.fix")]
     async fn fix(
         &self,
-        _request: Request<pb::FixRequest>,
+        request: Request<pb::FixRequest>,
     ) -> Result<Response<pb::FixResponse>, Status> {
-        Err(unsupported(&self.engine, Operation::Fix))
+        let req = request.into_inner();
+        let (output, delivery) = output_options(req.output)?;
+        let params = FixParams::new(
+            Some(req.prompt),
+            Some(i64::from(req.upscale_factor)),
+            output,
+        )?;
+        let source = image_source(req.base_image, "base_image")?;
+        let mut outcome = self
+            .engine
+            .fix(source, "base_image", params, delivery)
+            .await?;
+        Ok(Response::new(pb::FixResponse {
+            task: Some(task_report(outcome.task)),
+            image: outcome.images.pop().map(image_output),
+        }))
     }
 
+    #[tracing::instrument(skip_all, name = "grpc.remove_watermark")]
     async fn remove_watermark(
         &self,
-        _request: Request<pb::RemoveWatermarkRequest>,
+        request: Request<pb::RemoveWatermarkRequest>,
     ) -> Result<Response<pb::RemoveWatermarkResponse>, Status> {
-        Err(unsupported(&self.engine, Operation::RemoveWatermark))
+        let req = request.into_inner();
+        let (output, delivery) = output_options(req.output)?;
+        let params = RemoveWatermarkParams::new(None, output);
+        let source = image_source(req.image, "image")?;
+        let mut outcome = self
+            .engine
+            .remove_watermark(source, "image", params, delivery)
+            .await?;
+        Ok(Response::new(pb::RemoveWatermarkResponse {
+            task: Some(task_report(outcome.task)),
+            image: outcome.images.pop().map(image_output),
+        }))
     }
 }

@@ -141,6 +141,20 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
 pub struct JsonBody(Map<String, Value>);
 
 impl JsonBody {
+    /// A number, given as a JSON number or a numeric string (the seeds' callers send both).
+    pub fn float(&self, name: &str) -> Result<Option<f32>> {
+        let bad = |shown: &dyn std::fmt::Display| {
+            Error::invalid(name, format!("{name} must be a number, got {shown}"))
+        };
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n.as_f64().map(|v| Some(v as f32)).ok_or_else(|| bad(n)),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => s.trim().parse::<f32>().map(Some).map_err(|_| bad(s)),
+            Some(other) => Err(bad(other)),
+        }
+    }
+
     pub fn parse(body: Result<Bytes, BytesRejection>) -> Result<JsonBody> {
         let body = body.map_err(|e| body_error(e.status(), e.body_text()))?;
         if body.is_empty() {

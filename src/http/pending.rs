@@ -30,14 +30,6 @@ macro_rules! pending_route {
     };
 }
 
-pending_route!(change_cloth, Envelope::Seed002, Operation::ChangeClothes);
-pending_route!(expand, Envelope::Seed002, Operation::Expand);
-pending_route!(fix, Envelope::Seed002, Operation::Fix);
-pending_route!(
-    remove_watermark,
-    Envelope::Seed002,
-    Operation::RemoveWatermark
-);
 pending_route!(agent_cover, Envelope::Seed001, Operation::GenerateCover);
 pending_route!(config_options, Envelope::Seed001, Operation::CoverOptions);
 pending_route!(

@@ -80,6 +80,33 @@ impl TaskReply {
     }
 }
 
+/// Seed 002's `/change_cloth` reply: one `image_url` instead of `results`.
+#[derive(Serialize)]
+pub struct ClothesReply {
+    pub end_time: String,
+    pub image_url: String,
+    pub scheduled_time: String,
+    pub submit_time: String,
+    pub task_id: String,
+    pub task_status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl ClothesReply {
+    pub fn new(task: TaskReport, images: &[DeliveredImage]) -> Self {
+        ClothesReply {
+            end_time: seed_time(task.end_time),
+            image_url: images.first().map(result_url).unwrap_or_default(),
+            scheduled_time: seed_time(task.scheduled_time),
+            submit_time: seed_time(task.submit_time),
+            task_id: task.task_id,
+            task_status: task.status.name(),
+            notes: task.notes,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,25 +4,49 @@
 //! default method, which answers `Unimplemented`. The engine asks [`Provider::supports`]
 //! before calling, so the defaults are a safety net, not a routing mechanism.
 
+pub mod aliyun_vision;
+mod context;
+pub mod dashscope;
 pub mod local;
 pub mod registry;
+pub mod remote;
+pub mod resilience;
 
 use async_trait::async_trait;
 
 use crate::domain::params::{
-    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, RemoveBackgroundParams,
-    ResizeParams,
+    ChangeBackgroundParams, ChangeClothesParams, ConvertParams, CreateCharacterParams,
+    ExpandParams, FixParams, RemoveBackgroundParams, RemoveWatermarkParams, ResizeParams,
+    TextToImageParams,
 };
 use crate::domain::{EncodedImage, Operation, SourceImage};
 use crate::error::{Error, Result};
 
+pub use context::ProviderContext;
 pub use registry::ProviderRegistry;
 
-/// Results of one change-background request, with remarks for the caller.
-#[derive(Debug, Clone)]
-pub struct Composites {
+/// Results of one editing request, with remarks for the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Edited {
     pub images: Vec<EncodedImage>,
     pub notes: Vec<String>,
+    /// The provider's own task, when the work ran as one (its id and times are reported).
+    pub task: Option<RemoteTask>,
+}
+
+/// Results of one change-background request.
+pub type Composites = Edited;
+
+/// A task as a remote provider reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteTask {
+    pub task_id: String,
+    pub submit_time: Option<std::time::SystemTime>,
+    pub scheduled_time: Option<std::time::SystemTime>,
+    pub end_time: Option<std::time::SystemTime>,
+    pub total: u32,
+    pub succeeded: u32,
+    pub failed: u32,
 }
 
 /// A character image and remarks for the caller.
@@ -78,6 +102,42 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Result<Composites> {
         let _ = (base, background, params);
         Err(unsupported(self.name(), Operation::ChangeBackground))
+    }
+
+    async fn change_clothes(
+        &self,
+        person: SourceImage,
+        top: Option<SourceImage>,
+        bottom: Option<SourceImage>,
+        params: ChangeClothesParams,
+    ) -> Result<Edited> {
+        let _ = (person, top, bottom, params);
+        Err(unsupported(self.name(), Operation::ChangeClothes))
+    }
+
+    async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Edited> {
+        let _ = (image, params);
+        Err(unsupported(self.name(), Operation::Expand))
+    }
+
+    async fn fix(&self, image: SourceImage, params: FixParams) -> Result<Edited> {
+        let _ = (image, params);
+        Err(unsupported(self.name(), Operation::Fix))
+    }
+
+    async fn remove_watermark(
+        &self,
+        image: SourceImage,
+        params: RemoveWatermarkParams,
+    ) -> Result<Edited> {
+        let _ = (image, params);
+        Err(unsupported(self.name(), Operation::RemoveWatermark))
+    }
+
+    /// Images from a prompt (the generation step of [`Operation::GenerateCover`]).
+    async fn text_to_image(&self, params: TextToImageParams) -> Result<Edited> {
+        let _ = params;
+        Err(unsupported(self.name(), Operation::GenerateCover))
     }
 
     /// `photo` is already preprocessed (fitted inside 1024, RGB, JPEG q90; seed 000).

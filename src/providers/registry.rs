@@ -6,8 +6,29 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::domain::Operation;
 use crate::error::Result;
-use crate::providers::Provider;
 use crate::providers::local::LocalProvider;
+use crate::providers::{Provider, ProviderContext, aliyun_vision, dashscope, resilience};
+use crate::store::BlobStore;
+
+/// Every provider name configuration may use in a chain.
+pub const KNOWN_PROVIDERS: [&str; 3] = ["local", "dashscope", "aliyun-vision"];
+
+/// Builds the provider called `name`; remote ones come wrapped in the resilience decorators.
+fn build(name: &str, context: &ProviderContext) -> anyhow::Result<Arc<dyn Provider>> {
+    let remote: Arc<dyn Provider> = match name {
+        "local" => return Ok(context.local.clone()),
+        "dashscope" => Arc::new(dashscope::DashScopeProvider::build(context)?),
+        "aliyun-vision" => Arc::new(aliyun_vision::AliyunVisionProvider::build(context)?),
+        other => anyhow::bail!(
+            "unknown provider {other:?}; known providers: {}",
+            KNOWN_PROVIDERS.join(", ")
+        ),
+    };
+    Ok(resilience::wrap(
+        remote,
+        &context.settings.providers.resilience,
+    ))
+}
 
 pub struct ProviderRegistry {
     providers: BTreeMap<&'static str, Arc<dyn Provider>>,
@@ -21,20 +42,28 @@ pub struct ProviderChain {
 }
 
 impl ProviderRegistry {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+    /// Builds every provider some chain names (and `local`, always), once each.
+    pub fn from_settings(settings: &Settings, blobs: BlobStore) -> anyhow::Result<Self> {
         let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(settings));
-        let providers = BTreeMap::from([(local.name(), local)]);
+        let context = ProviderContext::new(settings, blobs, local)?;
+        let mut providers: BTreeMap<&'static str, Arc<dyn Provider>> = BTreeMap::new();
+        let local = build("local", &context)?;
+        providers.insert(local.name(), local);
         let mut chains = BTreeMap::new();
         for op in Operation::ALL {
             let chain = settings.providers.chain(op).to_vec();
             for name in &chain {
-                if !providers.contains_key(name.as_str()) {
-                    let known: Vec<_> = providers.keys().copied().collect();
+                if !KNOWN_PROVIDERS.contains(&name.as_str()) {
                     anyhow::bail!(
-                        "providers.chains: {op} names provider {name:?}, which is not \
-                         available; available: {}",
-                        known.join(", ")
+                        "providers.chains: {op} names provider {name:?}, which does not \
+                         exist; known providers: {}",
+                        KNOWN_PROVIDERS.join(", ")
                     );
+                }
+                if !providers.contains_key(name.as_str()) {
+                    let provider = build(name, &context)
+                        .map_err(|e| anyhow::anyhow!("provider {name}: {e}"))?;
+                    providers.insert(provider.name(), provider);
                 }
             }
             chains.insert(op, chain);

@@ -66,5 +66,9 @@ pub fn change_background(
             ));
         }
     }
-    Ok(Composites { images, notes })
+    Ok(Composites {
+        images,
+        notes,
+        task: None,
+    })
 }

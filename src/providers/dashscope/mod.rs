@@ -1,0 +1,443 @@
+//! Alibaba Cloud Model Studio (DashScope) async-task image models (PROVIDERS.md §1–2):
+//! change background, try-on, expand, super-resolution, watermark removal, character
+//! stylisation and text-to-image, through one generic task client ([`client::TaskClient`])
+//! and a request builder per model ([`requests`]).
+//!
+//! Inputs are staged where DashScope can fetch them ([`inputs`]); results are downloaded at
+//! once (their links expire in 24 h) and returned as bytes. Inputs outside a model's size
+//! limits are resized locally first, and the reply says so.
+
+mod client;
+mod config;
+mod error;
+mod inputs;
+mod requests;
+mod wire;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use config::{DashScopeSettings, InputDelivery, ModelLimits, ModelNames, StyleChoice};
+
+use crate::domain::params::{
+    ChangeBackgroundParams, ChangeClothesParams, CreateCharacterParams, ExpandParams, FixParams,
+    OutputSpec, RemoveBackgroundParams, RemoveWatermarkParams, ResizeParams, TextToImageParams,
+};
+use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
+use crate::error::{Error, ErrorCode, Result};
+use crate::providers::remote::{InputPublisher, ResultDownloader};
+use crate::providers::{Character, Edited, Provider, ProviderContext};
+use client::{FinishedTask, TaskClient, TaskRequest};
+use error::PROVIDER;
+use inputs::{DataUris, InputStager};
+
+pub struct DashScopeProvider {
+    client: Arc<TaskClient>,
+    publisher: InputPublisher,
+    downloader: ResultDownloader,
+    local: Arc<dyn Provider>,
+    limits: ImageLimits,
+}
+
+impl DashScopeProvider {
+    pub fn build(context: &ProviderContext) -> anyhow::Result<Self> {
+        let settings = &context.settings.providers.dashscope;
+        settings.validate()?;
+        Ok(DashScopeProvider {
+            client: TaskClient::new(settings)?,
+            publisher: context.publisher.clone(),
+            downloader: context.downloader.clone(),
+            local: context.local.clone(),
+            limits: context.settings.limits,
+        })
+    }
+
+    fn settings(&self) -> &DashScopeSettings {
+        self.client.settings()
+    }
+
+    fn stager(&self) -> InputStager<'_> {
+        InputStager {
+            client: &self.client,
+            publisher: &self.publisher,
+        }
+    }
+
+    /// Runs the task and brings its images home, noting images that failed.
+    async fn run(
+        &self,
+        request: TaskRequest,
+        output: OutputSpec,
+        mut notes: Vec<String>,
+    ) -> Result<Edited> {
+        let model = request.model.clone();
+        let FinishedTask { task, outputs } = self.client.run(request).await?;
+        let downloads = outputs
+            .urls
+            .iter()
+            .map(|url| self.downloader.fetch(PROVIDER, url));
+        let images = futures::future::try_join_all(downloads).await?;
+        let mut conformed = Vec::with_capacity(images.len());
+        for image in images {
+            conformed.push(self.conform(image, output).await?);
+        }
+        if !outputs.failures.is_empty() {
+            let reasons: Vec<String> = outputs
+                .failures
+                .iter()
+                .map(|(code, message)| format!("{code}: {message}"))
+                .collect();
+            notes.push(format!(
+                "{model} made {} of {} images; the others failed ({})",
+                outputs.urls.len(),
+                outputs.urls.len() + outputs.failures.len(),
+                reasons.join("; ")
+            ));
+        }
+        Ok(Edited {
+            images: conformed,
+            notes,
+            task: Some(task),
+        })
+    }
+
+    /// Re-encodes a result when the caller asked for another format.
+    async fn conform(&self, image: EncodedImage, output: OutputSpec) -> Result<EncodedImage> {
+        let Some(format) = output.format else {
+            return Ok(image);
+        };
+        if format == image.format {
+            return Ok(image);
+        }
+        let limits = self.limits;
+        tokio::task::spawn_blocking(move || {
+            let (_, decoded) = crate::media::decode(&image.bytes, &limits)?;
+            let bytes = crate::media::encode(&decoded, format, output.quality)?;
+            Ok(EncodedImage {
+                bytes,
+                format,
+                width: decoded.width(),
+                height: decoded.height(),
+            })
+        })
+        .await
+        .map_err(|e| Error::internal(format!("re-encoding failed: {e}")))?
+    }
+
+    /// `image` resized (aspect kept) so both sides lie in `[min, max]` where possible, with
+    /// a note when that was needed.
+    async fn fit_sides(
+        &self,
+        image: SourceImage,
+        (min, max): (u32, u32),
+        model: &str,
+        field: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<SourceImage> {
+        let (w, h) = (image.width, image.height);
+        if w.min(h) >= min && w.max(h) <= max {
+            return Ok(image);
+        }
+        let params = ResizeParams::new(
+            Some(i64::from(min)),
+            Some(i64::from(max)),
+            OutputSpec::default(),
+        )?;
+        let (tw, th) = params.target_size(w, h);
+        if tw.min(th) < min || tw.max(th) > max {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{field} is {w}x{h}; {model} needs both sides between {min} and {max} px, \
+                     which this aspect ratio cannot meet"
+                ),
+            ));
+        }
+        let resized = self.local.resize(image, params).await?;
+        notes.push(format!(
+            "{field} was resized from {w}x{h} to {tw}x{th} to meet {model}'s limit of \
+             {min}-{max} px per side"
+        ));
+        Ok(SourceImage {
+            bytes: resized.bytes,
+            format: resized.format,
+            width: resized.width,
+            height: resized.height,
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for DashScopeProvider {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn supports(&self, op: Operation) -> bool {
+        match op {
+            Operation::ChangeBackground
+            | Operation::ChangeClothes
+            | Operation::Expand
+            | Operation::Fix
+            | Operation::RemoveWatermark
+            | Operation::CreateCharacter => true,
+            Operation::RemoveBackground
+            | Operation::Resize
+            | Operation::ConvertToPng
+            | Operation::GenerateCover
+            | Operation::CoverOptions
+            | Operation::UploadReferenceImage
+            | Operation::PortraitUpload
+            | Operation::PortraitCreateUserModel
+            | Operation::PortraitListStyles
+            | Operation::PortraitCreateTask
+            | Operation::PortraitQueryTask => false,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = PROVIDER, n = params.n))]
+    async fn change_background(
+        &self,
+        base: SourceImage,
+        background: SourceImage,
+        params: ChangeBackgroundParams,
+    ) -> Result<Edited> {
+        let settings = self.settings();
+        let model = settings.models.change_background.clone();
+        let mut notes = Vec::new();
+        // Background generation keeps what is opaque in base_image_url: give it the subject.
+        let subject = if settings.cutout_subject && self.local.supports(Operation::RemoveBackground)
+        {
+            let cutout = self
+                .local
+                .remove_background(base, RemoveBackgroundParams::default())
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        e.code,
+                        format!("cutting the subject out for {model} failed: {}", e.message),
+                    )
+                    .with_field("base_image")
+                })?;
+            notes.push("the subject was cut out locally before background generation".to_owned());
+            SourceImage {
+                bytes: cutout.bytes,
+                format: cutout.format,
+                width: cutout.width,
+                height: cutout.height,
+            }
+        } else {
+            base
+        };
+        if params.placement != Default::default() || params.shadow {
+            notes.push(format!(
+                "{model} places the subject itself: placement and shadow were not used"
+            ));
+        }
+        let stager = self.stager();
+        let (subject, background) = tokio::try_join!(
+            stager.stage(&subject, &model, DataUris::Refused),
+            stager.stage(&background, &model, DataUris::Refused),
+        )?;
+        let mut headers = subject.headers.clone();
+        headers.extend(background.headers.iter().cloned());
+        headers.dedup();
+        let request = requests::background_generation(
+            &model,
+            &settings.models.background_model_version,
+            &subject.url,
+            &background.url,
+            params.ref_prompt.trim(),
+            params.n,
+            &headers,
+        );
+        self.run(request, params.output, notes).await
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = PROVIDER))]
+    async fn change_clothes(
+        &self,
+        person: SourceImage,
+        top: Option<SourceImage>,
+        bottom: Option<SourceImage>,
+        params: ChangeClothesParams,
+    ) -> Result<Edited> {
+        let model = params
+            .model
+            .clone()
+            .unwrap_or_else(|| self.settings().models.change_clothes.clone());
+        if !model.starts_with("aitryon") {
+            return Err(Error::invalid(
+                "model",
+                format!("model {model:?} is not a try-on model; use aitryon-plus or aitryon"),
+            ));
+        }
+        // aitryon: each image 150–4096 px per side.
+        let mut notes = Vec::new();
+        let sides = (150, 4096);
+        let person = self
+            .fit_sides(person, sides, &model, "person_image", &mut notes)
+            .await?;
+        let top = match top {
+            Some(t) => Some(
+                self.fit_sides(t, sides, &model, "top_garment", &mut notes)
+                    .await?,
+            ),
+            None => None,
+        };
+        let bottom = match bottom {
+            Some(b) => Some(
+                self.fit_sides(b, sides, &model, "bottom_garment", &mut notes)
+                    .await?,
+            ),
+            None => None,
+        };
+        let stager = self.stager();
+        let person = stager.stage(&person, &model, DataUris::Refused).await?;
+        let mut headers = person.headers.clone();
+        let stage = |image: Option<SourceImage>| {
+            let stager = &stager;
+            let model = &model;
+            async move {
+                match image {
+                    Some(image) => stager
+                        .stage(&image, model, DataUris::Refused)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            }
+        };
+        let (top, bottom) = tokio::try_join!(stage(top), stage(bottom))?;
+        for staged in top.iter().chain(bottom.iter()) {
+            headers.extend(staged.headers.iter().cloned());
+        }
+        headers.dedup();
+        let request = requests::try_on(
+            &model,
+            &person.url,
+            top.as_ref().map(|t| t.url.as_str()),
+            bottom.as_ref().map(|b| b.url.as_str()),
+            &headers,
+        );
+        self.run(request, params.output, notes).await
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = PROVIDER))]
+    async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Edited> {
+        let model = self.settings().models.image_edit.clone();
+        requests::check_expand_scales(&model, &params)?;
+        let mut notes = Vec::new();
+        let image = self
+            .fit_sides(
+                image,
+                requests::IMAGE_EDIT_SIDES,
+                &model,
+                "base_image",
+                &mut notes,
+            )
+            .await?;
+        let staged = self
+            .stager()
+            .stage(&image, &model, DataUris::Accepted)
+            .await?;
+        let request = requests::expand(&model, &params, &staged.url, &staged.headers);
+        self.run(request, params.output, notes).await
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = PROVIDER, upscale_factor = params.upscale_factor))]
+    async fn fix(&self, image: SourceImage, params: FixParams) -> Result<Edited> {
+        let model = self.settings().models.image_edit.clone();
+        let mut notes = Vec::new();
+        let image = self
+            .fit_sides(
+                image,
+                requests::IMAGE_EDIT_SIDES,
+                &model,
+                "base_image",
+                &mut notes,
+            )
+            .await?;
+        let staged = self
+            .stager()
+            .stage(&image, &model, DataUris::Accepted)
+            .await?;
+        let request = requests::super_resolution(&model, &params, &staged.url, &staged.headers);
+        self.run(request, params.output, notes).await
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = PROVIDER))]
+    async fn remove_watermark(
+        &self,
+        image: SourceImage,
+        params: RemoveWatermarkParams,
+    ) -> Result<Edited> {
+        let model = self.settings().models.image_edit.clone();
+        let mut notes = Vec::new();
+        let image = self
+            .fit_sides(
+                image,
+                requests::IMAGE_EDIT_SIDES,
+                &model,
+                "image",
+                &mut notes,
+            )
+            .await?;
+        let staged = self
+            .stager()
+            .stage(&image, &model, DataUris::Accepted)
+            .await?;
+        let request = requests::remove_watermark(&model, &params, &staged.url, &staged.headers);
+        self.run(request, params.output, notes).await
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = PROVIDER, n = params.n))]
+    async fn text_to_image(&self, params: TextToImageParams) -> Result<Edited> {
+        params.validate()?;
+        let model = self.settings().models.text_to_image.clone();
+        let request = requests::text_to_image(&model, &params);
+        self.run(request, OutputSpec::default(), Vec::new()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(provider = PROVIDER, preset = params.preset.name()))]
+    async fn create_character(
+        &self,
+        photo: SourceImage,
+        params: CreateCharacterParams,
+    ) -> Result<Character> {
+        let settings = self.settings();
+        let model = settings.models.style_repaint.clone();
+        let preset = params.preset.name();
+        let style = settings.style_presets.get(preset).cloned().ok_or_else(|| {
+            Error::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "style_preset {preset} has no {model} style configured \
+                     (providers.dashscope.style_presets.{preset})"
+                ),
+            )
+            .with_provider(PROVIDER)
+        })?;
+        let staged = self
+            .stager()
+            .stage(&photo, &model, DataUris::Accepted)
+            .await?;
+        let request = requests::style_repaint(&model, &style, &staged.url, &staged.headers);
+        let note = if style.style_index == -1 {
+            format!("stylised by {model} after a reference style image")
+        } else {
+            format!("stylised by {model} with style {}", style.style_index)
+        };
+        let mut edited = self.run(request, params.output, vec![note]).await?;
+        if edited.images.is_empty() {
+            return Err(
+                Error::internal(format!("{model} returned no image")).with_provider(PROVIDER)
+            );
+        }
+        Ok(Character {
+            image: edited.images.remove(0),
+            notes: edited.notes,
+        })
+    }
+}

@@ -1,0 +1,8 @@
+//! What every remote adapter shares: getting input images to a place the provider can reach,
+//! and bringing its results home before their links expire.
+
+pub mod download;
+pub mod publish;
+
+pub use download::ResultDownloader;
+pub use publish::{InputPublisher, PublishedInput};

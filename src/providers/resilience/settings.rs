@@ -1,0 +1,79 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `[providers.resilience]`: how every remote provider call is guarded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResilienceSettings {
+    /// Deadline of one whole provider call (submit, wait, download), retries included;
+    /// 0 disables it (the request deadline still applies).
+    pub timeout_secs: u64,
+    /// Attempts of a call that fails with a retryable error, the first included; 0 counts
+    /// as 1.
+    pub max_attempts: u32,
+    /// First backoff between attempts; doubles each time, with full jitter.
+    pub backoff_initial_ms: u64,
+    /// Longest backoff between attempts (a provider's `Retry-After` may ask for longer).
+    pub backoff_max_ms: u64,
+    /// Consecutive failures that open the circuit; 0 disables the breaker.
+    pub circuit_failures: u32,
+    /// How long an open circuit refuses calls before letting one through to probe.
+    pub circuit_open_secs: u64,
+}
+
+impl Default for ResilienceSettings {
+    fn default() -> Self {
+        ResilienceSettings {
+            timeout_secs: 600,
+            max_attempts: 3,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 20_000,
+            circuit_failures: 5,
+            circuit_open_secs: 30,
+        }
+    }
+}
+
+impl ResilienceSettings {
+    /// The deadline of one whole call, if there is one.
+    pub fn timeout(&self) -> Option<Duration> {
+        (self.timeout_secs > 0).then(|| Duration::from_secs(self.timeout_secs))
+    }
+
+    pub fn backoff_initial(&self) -> Duration {
+        Duration::from_millis(self.backoff_initial_ms)
+    }
+
+    pub fn backoff_max(&self) -> Duration {
+        Duration::from_millis(self.backoff_max_ms)
+    }
+
+    pub fn circuit_open(&self) -> Duration {
+        Duration::from_secs(self.circuit_open_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_match_the_struct_defaults() {
+        let embedded = crate::config::Settings::embedded().providers.resilience;
+        assert_eq!(embedded, ResilienceSettings::default());
+    }
+
+    #[test]
+    fn zero_timeout_means_no_deadline() {
+        let settings = ResilienceSettings {
+            timeout_secs: 0,
+            ..ResilienceSettings::default()
+        };
+        assert_eq!(settings.timeout(), None);
+        assert_eq!(
+            ResilienceSettings::default().timeout(),
+            Some(Duration::from_secs(600))
+        );
+    }
+}
