@@ -649,7 +649,7 @@ fn report(ours: &Side, rembg: &Side) {
 
     println!();
     println!(
-        "under load: imgforge through its gRPC server (in-process, embedded defaults), rembg \
+        "under load: imgforge through its gRPC server (in-process, models settings above), rembg \
          from threads sharing one session"
     );
     println!(

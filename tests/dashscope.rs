@@ -746,3 +746,42 @@ async fn a_burst_of_fifty_against_a_two_rps_model_sees_no_429() {
         started.elapsed()
     );
 }
+
+/// Text-to-image (the generation step of the cover issue) has no RPC of its own yet; the
+/// adapter is driven directly, on both protocols.
+#[tokio::test]
+async fn text_to_image_works_on_the_legacy_and_the_messages_protocol() {
+    use imgforge::domain::params::TextToImageParams;
+    use imgforge::providers::Provider;
+    let emulator = DashScopeEmulator::start().await;
+    for model in ["wanx2.1-t2i-turbo", "wan2.6-t2i"] {
+        let mut settings = Settings::embedded();
+        configure(&mut settings, &emulator, &[]);
+        settings.providers.dashscope.models.text_to_image = model.to_owned();
+        settings.blob_store = imgforge::config::BlobStoreSettings::Memory;
+        let blobs = imgforge::store::BlobStore::from_settings(&settings).unwrap();
+        let local: std::sync::Arc<dyn Provider> =
+            std::sync::Arc::new(imgforge::providers::local::LocalProvider::new(&settings));
+        let context = imgforge::providers::ProviderContext::new(&settings, blobs, local).unwrap();
+        let provider = imgforge::providers::dashscope::DashScopeProvider::build(&context).unwrap();
+        let edited = provider
+            .text_to_image(TextToImageParams {
+                prompt: "a girl with red hair, storybook cover".into(),
+                negative_prompt: "blurry".into(),
+                width: 768,
+                height: 1024,
+                n: 1,
+                seed: Some(42),
+            })
+            .await
+            .expect("images");
+        assert_eq!(edited.images.len(), 1, "{model}");
+        assert_eq!(
+            (edited.images[0].width, edited.images[0].height),
+            (768, 1024)
+        );
+        let sent = emulator.submitted().pop().unwrap();
+        assert_eq!(sent.model, model);
+        assert_eq!(sent.body["parameters"]["size"], "768*1024");
+    }
+}

@@ -102,7 +102,12 @@ async fn unsupported_operation_names_operation_and_providers_tried() {
     let server = TestServer::start().await;
     let mut client = pb::editing_service_client::EditingServiceClient::new(server.channel().await);
     let status = client
-        .fix(pb::FixRequest::default())
+        .fix(pb::FixRequest {
+            base_image: Some(pb::ImageInput {
+                source: Some(pb::image_input::Source::Data(b"not even read".to_vec())),
+            }),
+            ..Default::default()
+        })
         .await
         .expect_err("no provider runs fix yet");
     assert_eq!(status.code(), tonic::Code::Unimplemented);

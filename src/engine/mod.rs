@@ -343,6 +343,7 @@ impl Engine {
                 ),
             ));
         }
+        self.require(Operation::ChangeClothes)?;
         let submitted = SystemTime::now();
         let (person, top, bottom) = tokio::try_join!(
             self.inputs.resolve(person, fields[0]),
@@ -369,6 +370,7 @@ impl Engine {
         params: ExpandParams,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
+        self.require(Operation::Expand)?;
         let submitted = SystemTime::now();
         let image = self.inputs.resolve(source, field).await?;
         let (result, provider) = self
@@ -390,6 +392,8 @@ impl Engine {
         params: FixParams,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
+        // Inputs are fetched only once some provider can use them.
+        self.require(Operation::Fix)?;
         let submitted = SystemTime::now();
         let image = self.inputs.resolve(source, field).await?;
         let (result, provider) = self
@@ -410,6 +414,7 @@ impl Engine {
         params: RemoveWatermarkParams,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
+        self.require(Operation::RemoveWatermark)?;
         let submitted = SystemTime::now();
         let image = self.inputs.resolve(source, field).await?;
         let (result, provider) = self
