@@ -6,13 +6,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::providers::aliyun_vision::config::{AliyunVisionSettings, SignatureVersion};
 use crate::providers::aliyun_vision::error::{self as vendor, PROVIDER, PopError};
 use crate::providers::aliyun_vision::signing::{self, Credentials};
+use crate::providers::resilience::RateLimiter;
 
 /// Largest answer read from the endpoint; its answers are small JSON documents.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -65,34 +64,20 @@ pub struct JobResult {
     pub image_url: Option<String>,
 }
 
-/// Spaces calls at least `1 / qps` apart, across every request of this process.
-// TODO: move to the shared token bucket of `providers::resilience` once it exists.
-pub struct Pacer {
-    interval: Option<Duration>,
-    next: Mutex<Instant>,
-}
+/// Paces calls to `qps` across every request of this process (viapi allows about 2 QPS
+/// per API); 0 or less means unpaced. A caller dropped while waiting takes no slot.
+pub struct Pacer(Option<RateLimiter>);
 
 impl Pacer {
     pub fn new(qps: f64) -> Self {
-        let interval = (qps.is_finite() && qps > 0.0).then(|| Duration::from_secs_f64(1.0 / qps));
-        Pacer {
-            interval,
-            next: Mutex::new(Instant::now()),
-        }
+        Pacer((qps.is_finite() && qps > 0.0).then(|| RateLimiter::new(qps, 1)))
     }
 
     /// Waits for this call's slot.
     pub async fn wait(&self) {
-        let Some(interval) = self.interval else {
-            return;
-        };
-        let slot = {
-            let mut next = self.next.lock().await;
-            let slot = (*next).max(Instant::now());
-            *next = slot + interval;
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
+        if let Some(limiter) = &self.0 {
+            limiter.acquire().await;
+        }
     }
 }
 
@@ -282,6 +267,7 @@ async fn read_capped(response: reqwest::Response) -> reqwest::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::time::Instant;
 
     #[test]
     fn answers_decode_both_spellings_of_the_image_url() {
