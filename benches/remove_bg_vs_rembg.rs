@@ -33,8 +33,9 @@
 //! Skips, saying why, when the shared models or photos are missing or ONNX Runtime cannot be
 //! loaded; runs imgforge's side alone, saying why, when rembg is missing.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -50,6 +51,8 @@ use imgforge::providers::Provider;
 use imgforge::providers::local::cutout::{self, CutoutOptions, Refinement};
 use imgforge::providers::local::{LocalProvider, Segmenter};
 use serde_json::{Value, json};
+
+use common::{cell, env_count, env_number, load_average, median, ratio, sample_ms};
 
 const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models");
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata");
@@ -707,44 +710,8 @@ fn report(ours: &Side, rembg: &Side) {
     );
 }
 
-fn cell(ms: Option<f64>) -> String {
-    ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1}"))
-}
-
 fn cell2(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
-}
-
-fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
-    match (ours, theirs) {
-        (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}", ours / theirs),
-        _ => "-".to_owned(),
-    }
-}
-
-/// Wall times of `runs` calls of `job` in milliseconds, after `warmup` untimed ones.
-fn sample_ms<T>(runs: usize, warmup: usize, mut job: impl FnMut() -> T) -> Vec<f64> {
-    for _ in 0..warmup {
-        black_box(job());
-    }
-    (0..runs.max(1))
-        .map(|_| {
-            let started = Instant::now();
-            black_box(job());
-            started.elapsed().as_secs_f64() * 1e3
-        })
-        .collect()
-}
-
-fn median(values: &[f64]) -> Option<f64> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    match sorted.len() {
-        0 => None,
-        len if len % 2 == 0 => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
-        _ => Some(sorted[mid]),
-    }
 }
 
 /// The nearest-rank percentile: the smallest sample at or above `p` percent of them.
@@ -771,25 +738,4 @@ fn peak_rss_kib() -> f64 {
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-}
-
-/// The 1, 5 and 15 minute load averages, so a reader can tell a busy machine's numbers.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |_| "unknown".to_owned(),
-        |load| {
-            load.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        },
-    )
-}
-
-fn env_count(name: &str, default: usize) -> usize {
-    env_number(name).unwrap_or(default)
-}
-
-fn env_number(name: &str) -> Option<usize> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
 }

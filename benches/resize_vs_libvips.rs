@@ -18,11 +18,11 @@
 //!
 //! Skips, saying why, when the photo or pyvips is missing.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::hint::black_box;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
 use image::DynamicImage;
 use imgforge::domain::params::{OutputSpec, ResizeParams};
@@ -30,6 +30,8 @@ use imgforge::domain::{ImageFormat, ImageLimits, SourceImage};
 use imgforge::media::jpeg_scaled;
 use imgforge::providers::local::resize;
 use serde_json::{Value, json};
+
+use common::{cell, env_count, load_average, median, ratio, sample_ms};
 
 const PHOTO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -361,42 +363,6 @@ fn report(ours: &Side, ours_single: &Side, vips: &Side, vips_single: &Side) {
     println!("ratio = imgforge / libvips; below 1.00 imgforge is faster");
 }
 
-fn cell(ms: Option<f64>) -> String {
-    ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1}"))
-}
-
-fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
-    match (ours, theirs) {
-        (Some(ours), Some(theirs)) if theirs > 0.0 => format!("{:.2}", ours / theirs),
-        _ => "-".to_owned(),
-    }
-}
-
-/// Wall times of `runs` calls of `job` in milliseconds, after `warmup` untimed ones.
-fn sample_ms<T>(runs: usize, warmup: usize, mut job: impl FnMut() -> T) -> Vec<f64> {
-    for _ in 0..warmup {
-        black_box(job());
-    }
-    (0..runs.max(1))
-        .map(|_| {
-            let started = Instant::now();
-            black_box(job());
-            started.elapsed().as_secs_f64() * 1e3
-        })
-        .collect()
-}
-
-fn median(values: &[f64]) -> Option<f64> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    match sorted.len() {
-        0 => None,
-        len if len % 2 == 0 => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
-        _ => Some(sorted[mid]),
-    }
-}
-
 /// Peak signal-to-noise ratio of `a` against `b` over 8-bit RGB, in dB.
 fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
     let (a, b) = (a.to_rgb8(), b.to_rgb8());
@@ -408,24 +374,4 @@ fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
         .sum();
     let mse = squared / a.as_raw().len() as f64;
     10.0 * (255.0 * 255.0 / mse).log10()
-}
-
-/// The 1, 5 and 15 minute load averages, so a reader can tell a busy machine's numbers.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |_| "unknown".to_owned(),
-        |load| {
-            load.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        },
-    )
-}
-
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -103,6 +103,18 @@ pub struct EncodedImage {
     pub height: u32,
 }
 
+/// A result used as the input of a further step (a cut-out sent on to a remote model).
+impl From<EncodedImage> for SourceImage {
+    fn from(image: EncodedImage) -> Self {
+        SourceImage {
+            bytes: image.bytes,
+            format: image.format,
+            width: image.width,
+            height: image.height,
+        }
+    }
+}
+
 /// Caps applied before any pixel buffer is allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageLimits {

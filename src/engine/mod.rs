@@ -370,17 +370,17 @@ impl Engine {
         params: ExpandParams,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
-        self.require(Operation::Expand)?;
-        let submitted = SystemTime::now();
-        let image = self.inputs.resolve(source, field).await?;
-        let (result, provider) = self
-            .run(Operation::Expand, move |p| {
-                let (image, params) = (image.clone(), params.clone());
+        self.edit_image(
+            Operation::Expand,
+            source,
+            field,
+            delivery,
+            move |p, image| {
+                let params = params.clone();
                 Box::pin(async move { p.expand(image, params).await })
-            })
-            .await?;
-        self.edit_outcome(submitted, provider, result, delivery)
-            .await
+            },
+        )
+        .await
     }
 
     /// Restoration and super-resolution.
@@ -392,18 +392,11 @@ impl Engine {
         params: FixParams,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
-        // Inputs are fetched only once some provider can use them.
-        self.require(Operation::Fix)?;
-        let submitted = SystemTime::now();
-        let image = self.inputs.resolve(source, field).await?;
-        let (result, provider) = self
-            .run(Operation::Fix, move |p| {
-                let (image, params) = (image.clone(), params.clone());
-                Box::pin(async move { p.fix(image, params).await })
-            })
-            .await?;
-        self.edit_outcome(submitted, provider, result, delivery)
-            .await
+        self.edit_image(Operation::Fix, source, field, delivery, move |p, image| {
+            let params = params.clone();
+            Box::pin(async move { p.fix(image, params).await })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -414,15 +407,33 @@ impl Engine {
         params: RemoveWatermarkParams,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
-        self.require(Operation::RemoveWatermark)?;
+        self.edit_image(
+            Operation::RemoveWatermark,
+            source,
+            field,
+            delivery,
+            move |p, image| {
+                let params = params.clone();
+                Box::pin(async move { p.remove_watermark(image, params).await })
+            },
+        )
+        .await
+    }
+
+    /// An editing operation on one input image: resolved only once some provider can run
+    /// `op`, then run on the chain and delivered.
+    async fn edit_image(
+        &self,
+        op: Operation,
+        source: ImageSource,
+        field: &str,
+        delivery: Option<Delivery>,
+        call: impl Fn(Arc<dyn Provider>, SourceImage) -> BoxFuture<'static, Result<Edited>>,
+    ) -> Result<EditOutcome> {
+        self.require(op)?;
         let submitted = SystemTime::now();
         let image = self.inputs.resolve(source, field).await?;
-        let (result, provider) = self
-            .run(Operation::RemoveWatermark, move |p| {
-                let (image, params) = (image.clone(), params.clone());
-                Box::pin(async move { p.remove_watermark(image, params).await })
-            })
-            .await?;
+        let (result, provider) = self.run(op, move |p| call(p, image.clone())).await?;
         self.edit_outcome(submitted, provider, result, delivery)
             .await
     }

@@ -207,7 +207,7 @@ impl VisionClient {
             .await
             .map_err(|e| self.transport_error(action, e))?;
         let status = response.status();
-        let retry_after = vendor::retry_after(response.headers());
+        let retry_after = crate::providers::remote::retry_after(response.headers());
         let body = read_capped(response)
             .await
             .map_err(|e| self.transport_error(action, e))?;

@@ -262,13 +262,6 @@ pub fn snippet(body: &[u8]) -> String {
     }
 }
 
-/// `Retry-After` as delay-seconds (the HTTP-date form is not used by Alibaba Cloud gateways).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,16 +384,6 @@ mod tests {
         let err = from_job("LIMIT_RETRY_FAILED", "AlgoError", "x", "J3");
         assert_eq!(err.code, ErrorCode::Unavailable);
         assert!(!err.retryable);
-    }
-
-    #[test]
-    fn retry_after_reads_seconds() {
-        let mut headers = reqwest::header::HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(reqwest::header::RETRY_AFTER, "3".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&headers), None);
     }
 
     #[test]

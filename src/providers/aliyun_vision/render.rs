@@ -3,7 +3,7 @@
 //!
 //! Both run on a blocking thread (they decode and encode images).
 
-use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage, Rgba, RgbaImage};
+use image::{DynamicImage, GrayImage, Luma, RgbaImage};
 
 use crate::domain::params::{CutoutMode, OutputSpec, RemoveBackgroundParams};
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::media;
 use crate::providers::aliyun_vision::config::SegmentAction;
 use crate::providers::aliyun_vision::error::PROVIDER;
-use crate::providers::local::cutout::{SUBJECT_THRESHOLD, subject_bbox};
+use crate::providers::local::cutout::{SUBJECT_THRESHOLD, expand_bbox, over, subject_bbox};
 use crate::providers::local::resize::resize_to;
 
 /// viapi wants images larger than 32×32.
@@ -230,11 +230,12 @@ pub fn finish(
                 format!("no subject found in the image: {PROVIDER} returned an empty cut-out"),
             )
         })?;
-        let (x, y, w, h) = grow(bbox, margin, image.width(), image.height());
+        let (x, y, w, h) = expand_bbox(bbox, margin, image.width(), image.height());
         image = image.crop_imm(x, y, w, h);
     }
     if let Some(color) = plan.background {
-        image = over(&image.to_rgba8(), color);
+        let cutout = image.to_rgba8();
+        image = over(&image.to_rgb8(), &alpha_of(&cutout), color);
     }
     let bytes = media::encode(&image, format, output.quality)?;
     Ok(EncodedImage {
@@ -251,63 +252,10 @@ fn alpha_of(image: &RgbaImage) -> GrayImage {
     })
 }
 
-/// `bbox` grown by `margin` on every side, clamped to the image.
-fn grow(
-    (x, y, w, h): (u32, u32, u32, u32),
-    margin: u32,
-    width: u32,
-    height: u32,
-) -> (u32, u32, u32, u32) {
-    let left = x.saturating_sub(margin);
-    let top = y.saturating_sub(margin);
-    let right = x.saturating_add(w).saturating_add(margin).min(width);
-    let bottom = y.saturating_add(h).saturating_add(margin).min(height);
-    (left, top, right - left, bottom - top)
-}
-
-/// The cut-out over `color` ("over" on straight alpha): RGB for an opaque colour.
-fn over(cutout: &RgbaImage, color: [u8; 4]) -> DynamicImage {
-    let background_alpha = f32::from(color[3]) / 255.0;
-    let mix = |x: u32, y: u32| {
-        let Rgba(px) = *cutout.get_pixel(x, y);
-        let a = f32::from(px[3]) / 255.0;
-        let behind = background_alpha * (1.0 - a);
-        let out_alpha = a + behind;
-        let channel = |k: usize| {
-            if out_alpha <= 0.0 {
-                0
-            } else {
-                ((f32::from(px[k]) * a + f32::from(color[k]) * behind) / out_alpha)
-                    .round()
-                    .clamp(0.0, 255.0) as u8
-            }
-        };
-        (
-            [channel(0), channel(1), channel(2)],
-            (out_alpha * 255.0).round() as u8,
-        )
-    };
-    if color[3] == 255 {
-        DynamicImage::ImageRgb8(RgbImage::from_fn(
-            cutout.width(),
-            cutout.height(),
-            |x, y| Rgb(mix(x, y).0),
-        ))
-    } else {
-        DynamicImage::ImageRgba8(RgbaImage::from_fn(
-            cutout.width(),
-            cutout.height(),
-            |x, y| {
-                let ([r, g, b], a) = mix(x, y);
-                Rgba([r, g, b, a])
-            },
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::{Rgb, RgbImage, Rgba};
 
     fn params(mode: CutoutMode, crop: bool, margin: u32) -> RemoveBackgroundParams {
         RemoveBackgroundParams {

@@ -17,12 +17,11 @@ use serde_json::Value;
 use crate::error::{Error, ErrorCode, Result};
 use crate::providers::RemoteTask;
 use crate::providers::dashscope::config::DashScopeSettings;
-use crate::providers::dashscope::error::{
-    PROVIDER, malformed, retry_after, transport_error, vendor_error,
-};
+use crate::providers::dashscope::error::{PROVIDER, malformed, transport_error, vendor_error};
 use crate::providers::dashscope::wire::{
     ErrorReply, Outputs, SubmitReply, TaskOutput, TaskReply, TaskState, parse_time,
 };
+use crate::providers::remote::retry_after;
 use crate::providers::resilience::{ConcurrencyLimit, ConcurrencyPermit, RateLimiter};
 
 /// What to submit: the model's path under the base URL and its JSON body.
@@ -147,13 +146,13 @@ impl TaskClient {
         let response = call
             .send()
             .await
-            .map_err(|e| transport_error("submit", &e))?;
+            .map_err(|e| transport_error("submit", e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport_error("submit", &e))?;
+            .map_err(|e| transport_error("submit", e))?;
         if !status.is_success() {
             return Err(http_error(status.as_u16(), &headers, &body));
         }
@@ -229,13 +228,13 @@ impl TaskClient {
             .authorized(self.http.get(self.url(&format!("/tasks/{task_id}"))))
             .send()
             .await
-            .map_err(|e| transport_error("task query", &e))?;
+            .map_err(|e| transport_error("task query", e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport_error("task query", &e))?;
+            .map_err(|e| transport_error("task query", e))?;
         if !status.is_success() {
             return Err(http_error(status.as_u16(), &headers, &body));
         }

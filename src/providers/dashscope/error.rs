@@ -127,18 +127,17 @@ fn classify(status: Option<u16>, code: &str, detail: &str) -> (ErrorCode, bool, 
 }
 
 /// A transport failure talking to DashScope (connection refused, timeout, reset).
-pub(super) fn transport_error(what: &str, err: &reqwest::Error) -> Error {
+pub(super) fn transport_error(what: &str, err: reqwest::Error) -> Error {
     let kind = if err.is_timeout() {
         ErrorCode::DeadlineExceeded
     } else {
         ErrorCode::Unavailable
     };
-    Error::new(
-        kind,
-        format!("dashscope {what} failed: {}", without_url(err)),
-    )
-    .retryable(true)
-    .with_provider(PROVIDER)
+    // The URL may carry signed query strings.
+    let err = err.without_url();
+    Error::new(kind, format!("dashscope {what} failed: {err}"))
+        .retryable(true)
+        .with_provider(PROVIDER)
 }
 
 /// An answer that is not the JSON DashScope documents.
@@ -149,28 +148,6 @@ pub(super) fn malformed(what: &str, status: u16, detail: &str) -> Error {
     )
     .retryable(true)
     .with_provider(PROVIDER)
-}
-
-/// reqwest's message without the URL, which may carry signed query strings.
-fn without_url(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    if let Some(url) = err.url() {
-        text = text.replace(url.as_str(), "<url>");
-    }
-    text
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by DashScope).
-pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
 
 #[cfg(test)]

@@ -61,13 +61,13 @@ impl InputStager<'_> {
             .query(&[("action", "getPolicy"), ("model", model)])
             .send()
             .await
-            .map_err(|e| transport_error("upload policy", &e))?;
+            .map_err(|e| transport_error("upload policy", e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport_error("upload policy", &e))?;
+            .map_err(|e| transport_error("upload policy", e))?;
         if !status.is_success() {
             return Err(http_error(status.as_u16(), &headers, &body));
         }
@@ -102,7 +102,7 @@ impl InputStager<'_> {
             .multipart(form)
             .send()
             .await
-            .map_err(|e| transport_error("temporary upload", &e))?;
+            .map_err(|e| transport_error("temporary upload", e))?;
         if !response.status().is_success() {
             let status = response.status();
             return Err(Error::new(

@@ -26,7 +26,7 @@ use crate::domain::params::{
 };
 use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::remote::{InputPublisher, ResultDownloader};
+use crate::providers::remote::{InputPublisher, PublishedInput, ResultDownloader};
 use crate::providers::{Character, Edited, Provider, ProviderContext};
 use client::{FinishedTask, TaskClient, TaskRequest};
 use error::PROVIDER;
@@ -159,12 +159,27 @@ impl DashScopeProvider {
             "{field} was resized from {w}x{h} to {tw}x{th} to meet {model}'s limit of \
              {min}-{max} px per side"
         ));
-        Ok(SourceImage {
-            bytes: resized.bytes,
-            format: resized.format,
-            width: resized.width,
-            height: resized.height,
-        })
+        Ok(resized.into())
+    }
+    /// One `wanx2.1-imageedit` call on `image` (the request field `field`): fitted to the
+    /// model's side limits, staged, built by `build` and run.
+    async fn image_edit(
+        &self,
+        image: SourceImage,
+        field: &str,
+        output: OutputSpec,
+        build: impl FnOnce(&str, &PublishedInput) -> TaskRequest,
+    ) -> Result<Edited> {
+        let model = self.settings().models.image_edit.clone();
+        let mut notes = Vec::new();
+        let image = self
+            .fit_sides(image, requests::IMAGE_EDIT_SIDES, &model, field, &mut notes)
+            .await?;
+        let staged = self
+            .stager()
+            .stage(&image, &model, DataUris::Accepted)
+            .await?;
+        self.run(build(&model, &staged), output, notes).await
     }
 }
 
@@ -221,12 +236,7 @@ impl Provider for DashScopeProvider {
                     .with_field("base_image")
                 })?;
             notes.push("the subject was cut out locally before background generation".to_owned());
-            SourceImage {
-                bytes: cutout.bytes,
-                format: cutout.format,
-                width: cutout.width,
-                height: cutout.height,
-            }
+            SourceImage::from(cutout)
         } else {
             base
         };
@@ -326,45 +336,19 @@ impl Provider for DashScopeProvider {
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER))]
     async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Edited> {
-        let model = self.settings().models.image_edit.clone();
-        requests::check_expand_scales(&model, &params)?;
-        let mut notes = Vec::new();
-        let image = self
-            .fit_sides(
-                image,
-                requests::IMAGE_EDIT_SIDES,
-                &model,
-                "base_image",
-                &mut notes,
-            )
-            .await?;
-        let staged = self
-            .stager()
-            .stage(&image, &model, DataUris::Accepted)
-            .await?;
-        let request = requests::expand(&model, &params, &staged.url, &staged.headers);
-        self.run(request, params.output, notes).await
+        requests::check_expand_scales(&self.settings().models.image_edit, &params)?;
+        self.image_edit(image, "base_image", params.output, |model, staged| {
+            requests::expand(model, &params, &staged.url, &staged.headers)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER, upscale_factor = params.upscale_factor))]
     async fn fix(&self, image: SourceImage, params: FixParams) -> Result<Edited> {
-        let model = self.settings().models.image_edit.clone();
-        let mut notes = Vec::new();
-        let image = self
-            .fit_sides(
-                image,
-                requests::IMAGE_EDIT_SIDES,
-                &model,
-                "base_image",
-                &mut notes,
-            )
-            .await?;
-        let staged = self
-            .stager()
-            .stage(&image, &model, DataUris::Accepted)
-            .await?;
-        let request = requests::super_resolution(&model, &params, &staged.url, &staged.headers);
-        self.run(request, params.output, notes).await
+        self.image_edit(image, "base_image", params.output, |model, staged| {
+            requests::super_resolution(model, &params, &staged.url, &staged.headers)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER))]
@@ -373,23 +357,10 @@ impl Provider for DashScopeProvider {
         image: SourceImage,
         params: RemoveWatermarkParams,
     ) -> Result<Edited> {
-        let model = self.settings().models.image_edit.clone();
-        let mut notes = Vec::new();
-        let image = self
-            .fit_sides(
-                image,
-                requests::IMAGE_EDIT_SIDES,
-                &model,
-                "image",
-                &mut notes,
-            )
-            .await?;
-        let staged = self
-            .stager()
-            .stage(&image, &model, DataUris::Accepted)
-            .await?;
-        let request = requests::remove_watermark(&model, &params, &staged.url, &staged.headers);
-        self.run(request, params.output, notes).await
+        self.image_edit(image, "image", params.output, |model, staged| {
+            requests::remove_watermark(model, &params, &staged.url, &staged.headers)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER, n = params.n))]

@@ -151,7 +151,7 @@ pub fn subject_bbox(alpha: &GrayImage, threshold: u8) -> Option<(u32, u32, u32, 
 }
 
 /// Grows `bbox` by `margin` on every side, clamped to a `width`×`height` image.
-fn expand_bbox(
+pub fn expand_bbox(
     (x, y, w, h): (u32, u32, u32, u32),
     margin: u32,
     width: u32,
@@ -235,12 +235,17 @@ fn cutout(image: &RgbImage, alpha: &GrayImage) -> RgbaImage {
     })
 }
 
-/// The subject over `color` with the "over" operator on straight alpha.
+/// The subject over `color`, its edge colours de-contaminated first.
 fn solid(image: &RgbImage, alpha: &GrayImage, color: [u8; 4]) -> DynamicImage {
-    let foreground = refine::estimate_foreground(image, alpha);
+    over(&refine::estimate_foreground(image, alpha), alpha, color)
+}
+
+/// `foreground` with straight `alpha` over `color` ("over" operator): RGB for an opaque
+/// colour, RGBA otherwise.
+pub fn over(foreground: &RgbImage, alpha: &GrayImage, color: [u8; 4]) -> DynamicImage {
     let [cr, cg, cb, ca] = color.map(f32::from);
     let background_alpha = ca / 255.0;
-    let over = |x: u32, y: u32| {
+    let mixed = |x: u32, y: u32| {
         let a = f32::from(alpha.get_pixel(x, y)[0]) / 255.0;
         let fg = foreground.get_pixel(x, y).0.map(f32::from);
         let out_alpha = a + background_alpha * (1.0 - a);
@@ -258,12 +263,12 @@ fn solid(image: &RgbImage, alpha: &GrayImage, color: [u8; 4]) -> DynamicImage {
         )
     };
     if color[3] == 255 {
-        DynamicImage::ImageRgb8(RgbImage::from_fn(image.width(), image.height(), |x, y| {
-            Rgb(over(x, y).0)
+        DynamicImage::ImageRgb8(RgbImage::from_fn(alpha.width(), alpha.height(), |x, y| {
+            Rgb(mixed(x, y).0)
         }))
     } else {
-        DynamicImage::ImageRgba8(RgbaImage::from_fn(image.width(), image.height(), |x, y| {
-            let ([r, g, b], a) = over(x, y);
+        DynamicImage::ImageRgba8(RgbaImage::from_fn(alpha.width(), alpha.height(), |x, y| {
+            let ([r, g, b], a) = mixed(x, y);
             Rgba([r, g, b, a])
         }))
     }

@@ -3,6 +3,8 @@
 
 pub mod download;
 pub mod publish;
+mod retry_after;
 
 pub use download::ResultDownloader;
 pub use publish::{InputPublisher, PublishedInput};
+pub use retry_after::retry_after;
