@@ -9,7 +9,7 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use common::TestServer;
-use emulator::{API_KEY, DashScopeEmulator, SubmitScript, TaskScript};
+use emulator::{DashScopeEmulator, SubmitScript, TaskScript};
 use imgforge::config::{Secret, Settings};
 use imgforge::proto::v1 as pb;
 use imgforge::proto::v1::character_service_client::CharacterServiceClient;
@@ -469,6 +469,16 @@ async fn a_task_that_never_ends_is_cancelled_at_its_deadline() {
     assert_eq!(err.code(), tonic::Code::DeadlineExceeded);
     wait_until(|| emulator.unfinished().is_empty()).await;
     assert_eq!(emulator.cancels().len(), 1);
+}
+
+async fn wait_until(done: impl Fn() -> bool) {
+    for _ in 0..100 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not met within 5 s");
 }
 
 #[tokio::test]

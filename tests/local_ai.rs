@@ -237,6 +237,29 @@ async fn change_background_composites_n_distinct_results() {
     server.stop().await;
 }
 
+async fn create_character_rest(
+    server: &TestServer,
+    file_name: &str,
+    bytes: Vec<u8>,
+    preset: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut form = reqwest::multipart::Form::new().part(
+        "photo",
+        reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()),
+    );
+    if let Some(preset) = preset {
+        form = form.text("style_preset", preset.to_owned());
+    }
+    let res = server
+        .http
+        .post(server.url("/create-character"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
 #[tokio::test]
 async fn rest_create_character_in_every_preset() {
     let photo = photo!("astronaut.jpg");
