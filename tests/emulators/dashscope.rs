@@ -688,8 +688,8 @@ fn render_result(task: &Task, index: u32) -> DynamicImage {
         let tint = garment.to_rgb8().get_pixel(0, 0).0;
         let mut person = first.to_rgb8();
         for p in person.pixels_mut() {
-            for k in 0..3 {
-                p.0[k] = ((u16::from(p.0[k]) + u16::from(tint[k])) / 2) as u8;
+            for (c, t) in p.0.iter_mut().zip(tint) {
+                *c = ((u16::from(*c) + u16::from(t)) / 2) as u8;
             }
         }
         return DynamicImage::ImageRgb8(person);
