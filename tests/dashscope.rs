@@ -274,6 +274,13 @@ async fn create_character_uses_style_repaint_with_the_presets_style() {
     // The preprocessed photo (fitted inside 1024, which keeps 600 × 800) went up.
     let image = reply.image.unwrap();
     assert_eq!((image.width, image.height), (600, 800));
+    // No segmentation model here: the whole repainted picture comes back, and the reply says
+    // why (the conformance suite checks the cut-out where the model is installed).
+    assert!(
+        reply.notes.iter().any(|n| n.contains("segmentation model")),
+        "{:?}",
+        reply.notes
+    );
 }
 
 #[tokio::test]
