@@ -223,6 +223,7 @@ pub async fn unknown_style_presets_are_refused(subject: &Subject) {
 pub async fn a_deadline_ends_the_call_and_leaks_no_task(subject: &Subject) {
     for &op in subject.ops() {
         subject.stall();
+        let calls = subject.backend_calls();
         let deadline = subject.short_deadline();
         let started = Instant::now();
         let status = op
@@ -241,6 +242,11 @@ pub async fn a_deadline_ends_the_call_and_leaks_no_task(subject: &Subject) {
             started.elapsed() < deadline + Duration::from_secs(2),
             "{op:?} hung for {:?}",
             started.elapsed()
+        );
+        // A remote deadline must have caught the provider at work, or nothing was tested.
+        assert!(
+            subject.is_local() || subject.backend_calls() > calls,
+            "{op:?}: the deadline passed before the provider was called"
         );
         subject.resume();
         wait_until(|| subject.leaked_tasks().is_empty(), op).await;

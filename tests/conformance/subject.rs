@@ -215,12 +215,16 @@ impl Subject {
         }
     }
 
+    pub fn is_local(&self) -> bool {
+        matches!(self.backend, Backend::Local)
+    }
+
     /// How long a call may take before its deadline in the deadline check: shorter than the
     /// local engine's work, long enough for a remote task to be submitted.
     pub fn short_deadline(&self) -> Duration {
         match self.backend {
             Backend::Local => Duration::from_millis(50),
-            Backend::DashScope(_) | Backend::AliyunVision(_) => Duration::from_millis(800),
+            Backend::DashScope(_) | Backend::AliyunVision(_) => Duration::from_millis(1500),
         }
     }
 
