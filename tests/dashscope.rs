@@ -9,7 +9,7 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use common::TestServer;
-use emulator::{API_KEY, DashScopeEmulator, SubmitScript, TaskScript};
+use emulator::{DashScopeEmulator, SubmitScript, TaskScript};
 use imgforge::config::{Secret, Settings};
 use imgforge::proto::v1 as pb;
 use imgforge::proto::v1::character_service_client::CharacterServiceClient;
@@ -38,39 +38,8 @@ fn data(bytes: Vec<u8>) -> Option<pb::ImageInput> {
     })
 }
 
-/// Every editing operation routed to dashscope (then `fallback`), fast polling, no local
-/// cut-out, a small retry budget.
-fn configure(s: &mut Settings, emulator: &DashScopeEmulator, fallback: &[&str]) {
-    let mut chain = vec!["dashscope".to_owned()];
-    chain.extend(fallback.iter().map(|p| p.to_string()));
-    for op in [
-        "change_background",
-        "change_clothes",
-        "expand",
-        "fix",
-        "remove_watermark",
-        "create_character",
-    ] {
-        s.providers.chains.insert(op.to_owned(), chain.clone());
-    }
-    let d = &mut s.providers.dashscope;
-    d.base_url = emulator.base_url();
-    d.api_key = Secret::new(API_KEY);
-    d.poll_initial_ms = 20;
-    d.poll_max_ms = 60;
-    d.request_timeout_secs = 2;
-    d.task_timeout_secs = 5;
-    d.cutout_subject = false;
-    let r = &mut s.providers.resilience;
-    r.max_attempts = 3;
-    r.backoff_initial_ms = 50;
-    r.backoff_max_ms = 200;
-    r.circuit_failures = 0;
-    s.fetch.allow = vec!["127.0.0.1/32".into()];
-}
-
 async fn start(emulator: &DashScopeEmulator) -> TestServer {
-    TestServer::start_with(|s| configure(s, emulator, &[])).await
+    TestServer::start_with(|s| emulator.configure(s, &[])).await
 }
 
 async fn editing(server: &TestServer) -> EditingServiceClient<Channel> {
@@ -126,7 +95,7 @@ async fn fix_runs_super_resolution_through_grpc_and_reports_the_task() {
 }
 
 #[tokio::test]
-async fn expand_over_rest_answers_in_seed_shape_and_grows_each_side() {
+async fn expand_over_rest_sends_the_seeds_scales_and_grows_each_side() {
     let emulator = DashScopeEmulator::start().await;
     let files = common::FileServer::start().await;
     let server = start(&emulator).await;
@@ -145,35 +114,14 @@ async fn expand_over_rest_answers_in_seed_shape_and_grows_each_side() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    for key in [
-        "task_id",
-        "task_status",
-        "submit_time",
-        "scheduled_time",
-        "end_time",
-        "results",
-        "task_metrics",
-    ] {
-        assert!(body.get(key).is_some(), "{key} missing from {body}");
-    }
-    assert_eq!(body["task_status"], "SUCCEEDED");
-    assert_eq!(body["task_metrics"]["TOTAL"], 1);
     let sent = &emulator.submitted()[0];
     assert_eq!(sent.body["input"]["function"], "expand");
     assert_eq!(sent.body["input"]["prompt"], "按照原来图片背景来操作扩展");
     assert_eq!(sent.body["parameters"]["right_scale"], 1.5);
     // astronaut is 512 × 512: 512·(1.5 + 1.5 − 1) wide, 512·(2 + 1 − 1) high.
     let url = body["results"][0]["url"].as_str().unwrap();
-    let image = common::decode(&data_uri_bytes(url));
+    let image = common::decode(&common::data_uri_bytes(url));
     assert_eq!((image.width(), image.height()), (1024, 1024));
-}
-
-fn data_uri_bytes(uri: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    let (_, b64) = uri.split_once(";base64,").expect("a data: URI");
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap()
 }
 
 #[tokio::test]
@@ -224,7 +172,7 @@ async fn small_inputs_are_fitted_to_the_models_limits_and_the_reply_says_so() {
 }
 
 #[tokio::test]
-async fn change_clothes_over_rest_replies_with_image_url() {
+async fn change_clothes_over_rest_sends_every_garment_to_aitryon() {
     let emulator = DashScopeEmulator::start().await;
     let files = common::FileServer::start().await;
     let server = start(&emulator).await;
@@ -243,18 +191,6 @@ async fn change_clothes_over_rest_replies_with_image_url() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    for key in [
-        "end_time",
-        "image_url",
-        "scheduled_time",
-        "submit_time",
-        "task_id",
-        "task_status",
-    ] {
-        assert!(body.get(key).is_some(), "{key} missing from {body}");
-    }
-    assert!(body.get("results").is_none());
     let sent = &emulator.submitted()[0];
     assert_eq!(sent.model, "aitryon-plus");
     assert_eq!(sent.body["parameters"]["restore_face"], true);
@@ -263,26 +199,6 @@ async fn change_clothes_over_rest_replies_with_image_url() {
         let url = sent.body["input"][field].as_str().unwrap();
         assert!(url.contains("/blobs/provider-inputs/"), "{field}: {url}");
     }
-}
-
-#[tokio::test]
-async fn change_clothes_needs_a_garment() {
-    let emulator = DashScopeEmulator::start().await;
-    let server = start(&emulator).await;
-    let err = editing(&server)
-        .await
-        .change_clothes(pb::ChangeClothesRequest {
-            person_image: data(png(300, 600)),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(
-        err.message().contains("at least one garment"),
-        "{}",
-        err.message()
-    );
 }
 
 #[tokio::test]
@@ -358,6 +274,13 @@ async fn create_character_uses_style_repaint_with_the_presets_style() {
     // The preprocessed photo (fitted inside 1024, which keeps 600 × 800) went up.
     let image = reply.image.unwrap();
     assert_eq!((image.width, image.height), (600, 800));
+    // No segmentation model here: the whole repainted picture comes back, and the reply says
+    // why (the conformance suite checks the cut-out where the model is installed).
+    assert!(
+        reply.notes.iter().any(|n| n.contains("segmentation model")),
+        "{:?}",
+        reply.notes
+    );
 }
 
 #[tokio::test]
@@ -540,7 +463,7 @@ async fn a_task_that_never_ends_is_cancelled_at_its_deadline() {
     let emulator = DashScopeEmulator::start().await;
     emulator.script(IMAGE_EDIT, TaskScript::NeverEnds);
     let server = TestServer::start_with(|s| {
-        configure(s, &emulator, &[]);
+        emulator.configure(s, &[]);
         s.providers.dashscope.task_timeout_secs = 1;
         s.providers.resilience.max_attempts = 1;
     })
@@ -553,29 +476,6 @@ async fn a_task_that_never_ends_is_cancelled_at_its_deadline() {
     assert_eq!(err.code(), tonic::Code::DeadlineExceeded);
     wait_until(|| emulator.unfinished().is_empty()).await;
     assert_eq!(emulator.cancels().len(), 1);
-}
-
-#[tokio::test]
-async fn a_caller_that_goes_away_gets_its_task_cancelled() {
-    let emulator = DashScopeEmulator::start().await;
-    emulator.script(IMAGE_EDIT, TaskScript::NeverEnds);
-    let server = start(&emulator).await;
-    let mut request = tonic::Request::new(fix_request(png(600, 600)));
-    request.set_timeout(Duration::from_millis(800));
-    let err = editing(&server).await.fix(request).await.unwrap_err();
-    assert!(
-        matches!(
-            err.code(),
-            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-        ),
-        "{err:?}"
-    );
-    wait_until(|| !emulator.cancels().is_empty()).await;
-    assert!(
-        emulator.unfinished().is_empty(),
-        "leaked {:?}",
-        emulator.unfinished()
-    );
 }
 
 async fn wait_until(done: impl Fn() -> bool) {
@@ -592,7 +492,7 @@ async fn wait_until(done: impl Fn() -> bool) {
 async fn a_refused_api_key_is_a_configuration_error_not_retried() {
     let emulator = DashScopeEmulator::start().await;
     let server = TestServer::start_with(|s| {
-        configure(s, &emulator, &[]);
+        emulator.configure(s, &[]);
         s.providers.dashscope.api_key = Secret::new("sk-wrong");
     })
     .await;
@@ -618,7 +518,7 @@ async fn a_refused_api_key_is_a_configuration_error_not_retried() {
 async fn temporary_upload_sends_oss_links_with_the_resolve_header() {
     let emulator = DashScopeEmulator::start().await;
     let server = TestServer::start_with(|s| {
-        configure(s, &emulator, &[]);
+        emulator.configure(s, &[]);
         s.providers.dashscope.inputs = InputDelivery::TemporaryUpload;
     })
     .await;
@@ -640,7 +540,7 @@ async fn temporary_upload_sends_oss_links_with_the_resolve_header() {
 async fn data_uri_inputs_go_inline_where_the_model_reads_them() {
     let emulator = DashScopeEmulator::start().await;
     let server = TestServer::start_with(|s| {
-        configure(s, &emulator, &[]);
+        emulator.configure(s, &[]);
         s.providers.dashscope.inputs = InputDelivery::DataUri;
     })
     .await;
@@ -666,8 +566,7 @@ async fn dashscope_failing_falls_back_to_the_local_engine() {
             message: "algorithm error".into(),
         },
     );
-    let Some(server) = TestServer::with_models(|s| configure(s, &emulator, &["local"])).await
-    else {
+    let Some(server) = TestServer::with_models(|s| emulator.configure(s, &["local"])).await else {
         return;
     };
     let Some(astronaut) = common::testdata("astronaut.png") else {
@@ -701,7 +600,7 @@ async fn a_burst_of_fifty_against_a_two_rps_model_sees_no_429() {
         },
     );
     let server = TestServer::start_with(|s| {
-        configure(s, &emulator, &[]);
+        emulator.configure(s, &[]);
         s.providers.dashscope.limits.insert(
             IMAGE_EDIT.to_owned(),
             ModelLimits {
@@ -756,7 +655,7 @@ async fn text_to_image_works_on_the_legacy_and_the_messages_protocol() {
     let emulator = DashScopeEmulator::start().await;
     for model in ["wanx2.1-t2i-turbo", "wan2.6-t2i"] {
         let mut settings = Settings::embedded();
-        configure(&mut settings, &emulator, &[]);
+        emulator.configure(&mut settings, &[]);
         settings.providers.dashscope.models.text_to_image = model.to_owned();
         settings.blob_store = imgforge::config::BlobStoreSettings::Memory;
         let blobs = imgforge::store::BlobStore::from_settings(&settings).unwrap();

@@ -3,8 +3,6 @@
 
 mod common;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{FileServer, TestServer, decode};
 use imgforge::proto::v1 as pb;
 use pb::image_input::Source;
@@ -21,11 +19,6 @@ fn data_of(image: &pb::ImageOutput) -> Vec<u8> {
         Some(Location::Data(bytes)) => bytes.clone(),
         other => panic!("expected inline data, got {other:?}"),
     }
-}
-
-fn data_uri_bytes(uri: &str) -> Vec<u8> {
-    let (_, data) = uri.split_once(";base64,").expect("a data URI");
-    BASE64.decode(data).unwrap()
 }
 
 macro_rules! server_with_models {
@@ -165,8 +158,10 @@ async fn remove_background_options_mask_solid_crop_and_refinement() {
     server.stop().await;
 }
 
+/// The reply's shape is the conformance suite's; here, that u2netp finds something to cut
+/// out of photos without a person.
 #[tokio::test]
-async fn rest_remove_bg_replies_with_the_task_shape_for_non_people_too() {
+async fn rest_remove_bg_cuts_out_non_people_too() {
     for name in ["chelsea.png", "coffee.png"] {
         if common::testdata(name).is_none() {
             return;
@@ -184,32 +179,14 @@ async fn rest_remove_bg_replies_with_the_task_shape_for_non_people_too() {
             .unwrap();
         assert_eq!(res.status(), 200, "{name}");
         let body: serde_json::Value = res.json().await.unwrap();
-        for key in [
-            "task_id",
-            "task_status",
-            "submit_time",
-            "scheduled_time",
-            "end_time",
-        ] {
-            assert!(body[key].is_string(), "{key} in {body}");
-        }
-        assert_eq!(body["task_status"], "SUCCEEDED");
-        assert_eq!(body["task_metrics"]["TOTAL"], 1);
-        let png = decode(&data_uri_bytes(body["results"][0]["url"].as_str().unwrap())).to_rgba8();
+        let url = body["results"][0]["url"].as_str().unwrap();
+        let png = decode(&common::data_uri_bytes(url)).to_rgba8();
         let transparent = png.pixels().filter(|p| p.0[3] == 0).count();
         assert!(
             transparent > png.len() / 4 / 20,
             "{name}: some background removed"
         );
     }
-    let res = server
-        .http
-        .post(server.url("/remove_bg"))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
     server.stop().await;
 }
 
@@ -260,44 +237,6 @@ async fn change_background_composites_n_distinct_results() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn rest_change_bg_keeps_the_seed_task_shape() {
-    for name in ["motorcycle_left.png", "coffee.png"] {
-        if common::testdata(name).is_none() {
-            return;
-        }
-    }
-    let files = FileServer::start().await;
-    let server = server_with_models!();
-    let res = server
-        .http
-        .post(server.url("/change_bg"))
-        .json(&serde_json::json!({
-            "base_image_url": files.url("/files/motorcycle_left.png"),
-            "ref_image_url": files.url("/files/coffee.png"),
-            "n": 2,
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["results"].as_array().unwrap().len(), 2);
-    assert_eq!(body["task_metrics"]["SUCCEEDED"], 2);
-
-    let res = server
-        .http
-        .post(server.url("/change_bg"))
-        .json(&serde_json::json!({ "base_image_url": files.url("/files/coffee.png") }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("ref_image_url"));
-    server.stop().await;
-}
-
 async fn create_character_rest(
     server: &TestServer,
     file_name: &str,
@@ -336,7 +275,7 @@ async fn rest_create_character_in_every_preset() {
             Some(url),
             body["message"]["character_image_base64"].as_str()
         );
-        let character = decode(&data_uri_bytes(url)).to_rgba8();
+        let character = decode(&common::data_uri_bytes(url)).to_rgba8();
         assert_eq!(
             character.get_pixel(505, 5).0[3],
             0,
@@ -349,17 +288,12 @@ async fn rest_create_character_in_every_preset() {
     server.stop().await;
 }
 
+/// Style presets, non-images, oversize photos and a missing photo are the conformance
+/// suite's; these are the local engine's own refusals.
 #[tokio::test]
-async fn rest_create_character_rejects_bad_input_in_the_seed_envelope() {
-    let photo = photo!("astronaut.jpg");
+async fn rest_create_character_refuses_gifs_and_photos_without_a_person() {
     let gif = photo!("no_time_for_that_tiny.gif");
     let server = server_with_models!();
-    let (status, body) = create_character_rest(&server, "a.jpg", photo, Some("anime")).await;
-    assert_eq!(status, 400);
-    assert_eq!(body["code"], 1);
-    assert_eq!(body["desc"], "error");
-    assert!(body["message"].as_str().unwrap().contains("style_preset"));
-
     let (status, body) = create_character_rest(&server, "a.gif", gif, None).await;
     assert_eq!(status, 400);
     assert!(
@@ -370,38 +304,15 @@ async fn rest_create_character_rejects_bad_input_in_the_seed_envelope() {
         "{body}"
     );
 
-    let (status, body) =
-        create_character_rest(&server, "a.jpg", b"not an image".to_vec(), None).await;
-    assert_eq!(status, 400, "{body}");
-
-    let (status, body) =
-        create_character_rest(&server, "big.jpg", vec![0xff; 5 * 1024 * 1024 + 10], None).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["code"], 1);
-
     // A flat grey picture has no subject to turn into a character.
     let flat = image::RgbImage::from_pixel(256, 256, image::Rgb([128, 128, 128]));
-    let mut png = Vec::new();
-    image::DynamicImage::ImageRgb8(flat)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
+    let png = common::encode(&flat.into(), image::ImageFormat::Png);
     let (status, body) = create_character_rest(&server, "flat.png", png, None).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("no person"),
         "{body}"
     );
-
-    let res = server
-        .http
-        .post(server.url("/create-character"))
-        .multipart(reqwest::multipart::Form::new().text("style_preset", "cartoon"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["message"], "请上传照片");
     server.stop().await;
 }
 

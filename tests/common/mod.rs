@@ -1,11 +1,13 @@
 //! Shared test fixtures: a real server on port 0, real photos, and loopback file servers.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -153,11 +155,15 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// A loopback HTTP server standing in for the internet: `/files/<name>` serves a test
-/// photo (with a misleading Content-Type), `/redirect?to=<url>` answers 302.
+/// A loopback HTTP server standing in for the internet: `/files/<name>` serves a file given
+/// to [`FileServer::host`] or else a test photo (with a misleading Content-Type),
+/// `/redirect?to=<url>` answers 302.
 pub struct FileServer {
     pub addr: SocketAddr,
+    hosted: Hosted,
 }
+
+type Hosted = Arc<Mutex<HashMap<String, Vec<u8>>>>;
 
 #[derive(serde::Deserialize)]
 struct RedirectTo {
@@ -166,22 +172,35 @@ struct RedirectTo {
 
 impl FileServer {
     pub async fn start() -> FileServer {
-        let app = Router::new().route("/files/{name}", get(serve_file)).route(
-            "/redirect",
-            get(|Query(q): Query<RedirectTo>| async move { Redirect::to(&q.to) }),
-        );
+        let hosted = Hosted::default();
+        let app = Router::new()
+            .route("/files/{name}", get(serve_file))
+            .route(
+                "/redirect",
+                get(|Query(q): Query<RedirectTo>| async move { Redirect::to(&q.to) }),
+            )
+            .with_state(hosted.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FileServer { addr }
+        FileServer { addr, hosted }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// Serves `bytes` at `/files/<name>`; its URL.
+    pub fn host(&self, name: &str, bytes: Vec<u8>) -> String {
+        self.hosted.lock().unwrap().insert(name.to_owned(), bytes);
+        self.url(&format!("/files/{name}"))
+    }
 }
 
-async fn serve_file(Path(name): Path<String>) -> Response {
+async fn serve_file(State(hosted): State<Hosted>, Path(name): Path<String>) -> Response {
+    if let Some(bytes) = hosted.lock().unwrap().get(&name).cloned() {
+        return ([(header::CONTENT_TYPE, "text/plain")], bytes).into_response();
+    }
     match std::fs::read(testdata_dir().join(&name)) {
         // Deliberately wrong, so the server must sniff the bytes.
         Ok(bytes) => ([(header::CONTENT_TYPE, "text/plain")], bytes).into_response(),
@@ -229,5 +248,49 @@ impl TestServer {
             return None;
         }
         Some(server)
+    }
+}
+
+/// The bytes a `data:` URI carries.
+pub fn data_uri_bytes(uri: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let (_, data) = uri.split_once(";base64,").expect("a data: URI");
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64")
+}
+
+/// The bytes behind a result URL: a `data:` URI's, or what a GET of it answers (200 only).
+pub async fn result_bytes(http: &reqwest::Client, url: &str) -> Vec<u8> {
+    if url.starts_with("data:") {
+        return data_uri_bytes(url);
+    }
+    let res = http.get(url).send().await.expect("the result URL answers");
+    assert_eq!(res.status(), 200, "GET {url}");
+    res.bytes().await.expect("result body").to_vec()
+}
+
+/// `image` encoded as `format`.
+pub fn encode(image: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut out), format)
+        .expect("encodes");
+    out
+}
+
+/// The shared model folder when the local segmentation model can really run there (model
+/// file and ONNX Runtime library present); `None`, reason printed, otherwise.
+pub fn segmentation_ready() -> Option<PathBuf> {
+    let dir = models_dir()?;
+    let mut settings = Settings::embedded();
+    settings.models.dir = dir.clone();
+    if imgforge::providers::local::Segmenter::new(&settings.models).is_ready(None) {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipping: the local segmentation model cannot run (ONNX Runtime library missing?)"
+        );
+        None
     }
 }

@@ -27,6 +27,7 @@ use axum::routing::get;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage, Rgba, RgbaImage};
+use imgforge::config::{Secret, Settings};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -148,6 +149,27 @@ impl Emulator {
     /// The endpoint to configure (`providers.aliyun_vision.endpoint`).
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Points `settings` at this emulator with its AccessKey: remove_background runs on
+    /// `aliyun-vision` alone, unpaced, polling fast, one attempt per call (faults are seen as
+    /// they are).
+    pub fn configure(&self, s: &mut Settings) {
+        s.providers
+            .chains
+            .insert("remove_background".into(), vec!["aliyun-vision".into()]);
+        s.providers.resilience.max_attempts = 1;
+        s.providers.resilience.circuit_failures = 0;
+        s.fetch.allow = vec!["127.0.0.1/32".into()];
+        let inner = self.inner.lock().unwrap();
+        let v = &mut s.providers.aliyun_vision;
+        v.endpoint = self.endpoint();
+        v.access_key_id = inner.access_key_id.clone();
+        v.access_key_secret = Secret::new(&inner.access_key_secret);
+        v.qps = 0.0;
+        v.poll_initial_ms = 20;
+        v.poll_max_ms = 40;
+        v.request_timeout_secs = 5;
     }
 
     /// The next call answers with `fault` (faults queue up in order).

@@ -5,6 +5,9 @@
 //! concurrency as DashScope does (429 when exceeded, counted), and plays a scripted
 //! behaviour per model: tasks that go PENDING → RUNNING → SUCCEEDED over polls, fail, succeed
 //! partly, vanish (UNKNOWN), never end, or submits answered by 429/5xx/garbage/slowness.
+//!
+//! Results are real images derived from the inputs the way each model would change them
+//! (upscaled, outpainted, posterised, composited), so callers' checks on them mean something.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -20,6 +23,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
+use image::{DynamicImage, RgbaImage};
+use imgforge::config::{Secret, Settings};
 use serde_json::{Value, json};
 
 pub const API_KEY: &str = "sk-emulator";
@@ -65,6 +70,9 @@ pub struct Submitted {
 
 struct Task {
     model: String,
+    body: Value,
+    /// The decoded input images, in the order the model takes them.
+    inputs: Vec<DynamicImage>,
     script: TaskScript,
     polls: u32,
     /// Sizes of the result images.
@@ -115,6 +123,37 @@ impl DashScopeEmulator {
 
     pub fn base_url(&self) -> String {
         format!("http://{}/api/v1", self.addr)
+    }
+
+    /// Points `settings` at this emulator: every operation DashScope runs is routed to it
+    /// (then to `fallback`), polling fast, no local cut-out, a small retry budget.
+    pub fn configure(&self, s: &mut Settings, fallback: &[&str]) {
+        let mut chain = vec!["dashscope".to_owned()];
+        chain.extend(fallback.iter().map(|p| p.to_string()));
+        for op in [
+            "change_background",
+            "change_clothes",
+            "expand",
+            "fix",
+            "remove_watermark",
+            "create_character",
+        ] {
+            s.providers.chains.insert(op.to_owned(), chain.clone());
+        }
+        let d = &mut s.providers.dashscope;
+        d.base_url = self.base_url();
+        d.api_key = Secret::new(API_KEY);
+        d.poll_initial_ms = 20;
+        d.poll_max_ms = 60;
+        d.request_timeout_secs = 2;
+        d.task_timeout_secs = 5;
+        d.cutout_subject = false;
+        let r = &mut s.providers.resilience;
+        r.max_attempts = 3;
+        r.backoff_initial_ms = 50;
+        r.backoff_max_ms = 200;
+        r.circuit_failures = 0;
+        s.fetch.allow = vec!["127.0.0.1/32".into()];
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -236,12 +275,12 @@ fn required_inputs(model: &str, body: &Value) -> Result<Vec<String>, String> {
     }
 }
 
-/// Downloads (or decodes) an input the way DashScope would; its size.
+/// Downloads (or decodes) an input the way DashScope would.
 async fn fetch_input(
     emulator: &DashScopeEmulator,
     url: &str,
     headers: &HeaderMap,
-) -> Result<(u32, u32), String> {
+) -> Result<DynamicImage, String> {
     let bytes = if let Some(data) = url.strip_prefix("data:") {
         let (_, b64) = data.split_once(";base64,").ok_or("bad data URI")?;
         base64::engine::general_purpose::STANDARD
@@ -269,8 +308,7 @@ async fn fetch_input(
         }
         response.bytes().await.map_err(|e| e.to_string())?.to_vec()
     };
-    let image = image::load_from_memory(&bytes).map_err(|e| format!("not an image: {e}"))?;
-    Ok((image.width(), image.height()))
+    image::load_from_memory(&bytes).map_err(|e| format!("not an image: {e}"))
 }
 
 /// The size a model's result would have.
@@ -383,11 +421,10 @@ async fn submit(
         Ok(urls) => urls,
         Err(message) => return error(400, "InvalidParameter", &message),
     };
-    let mut size = (64, 64);
-    for (i, url) in urls.iter().enumerate() {
+    let mut inputs = Vec::with_capacity(urls.len());
+    for url in &urls {
         match fetch_input(&emulator, url, &headers).await {
-            Ok(s) if i == 0 => size = s,
-            Ok(_) => {}
+            Ok(image) => inputs.push(image),
             Err(message) => {
                 return error(
                     400,
@@ -397,6 +434,7 @@ async fn submit(
             }
         }
     }
+    let size = inputs.first().map_or((64, 64), |i| (i.width(), i.height()));
     let size = result_size(&model, &body, size);
     let task_id = uuid::Uuid::new_v4().to_string();
     let mut inner = emulator.lock();
@@ -421,6 +459,8 @@ async fn submit(
         task_id.clone(),
         Task {
             model: model.clone(),
+            body: body.clone(),
+            inputs,
             script,
             polls: 0,
             size,
@@ -599,21 +639,85 @@ async fn oss_upload(State(emulator): State<DashScopeEmulator>, mut form: Multipa
     StatusCode::OK.into_response()
 }
 
-/// A real PNG of the task's result size: a gradient, so it decodes and has content.
+/// The result image `index` of a task, as a PNG.
 async fn result(
     State(emulator): State<DashScopeEmulator>,
-    Path((id, _index)): Path<(String, u32)>,
+    Path((id, index)): Path<(String, u32)>,
 ) -> Response {
-    let Some(size) = emulator.lock().tasks.get(&id).map(|t| t.size) else {
-        return StatusCode::NOT_FOUND.into_response();
+    let image = {
+        let inner = emulator.lock();
+        let Some(task) = inner.tasks.get(&id) else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
+        render_result(task, index)
     };
-    let (w, h) = size;
-    let image = image::RgbImage::from_fn(w.max(1), h.max(1), |x, y| {
-        image::Rgb([(x * 255 / w.max(1)) as u8, (y * 255 / h.max(1)) as u8, 128])
-    });
     let mut png = Vec::new();
     image
         .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
     ([(header::CONTENT_TYPE, "image/png")], png).into_response()
+}
+
+/// What the task's model would make of its inputs, at the task's result size.
+fn render_result(task: &Task, index: u32) -> DynamicImage {
+    let (w, h) = (task.size.0.max(1), task.size.1.max(1));
+    let Some(first) = task.inputs.first() else {
+        // Text-to-image: a gradient.
+        return DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128])
+        }));
+    };
+    let input = first.to_rgba8();
+    let model = task.model.as_str();
+    let function = task.body["input"]["function"].as_str().unwrap_or_default();
+    if model.starts_with("wanx-background-generation") {
+        // The subject's opaque pixels over the reference, a little lighter per variant.
+        let background = task.inputs[1].resize_exact(w, h, image::imageops::FilterType::Triangle);
+        let mut canvas = background.to_rgba8();
+        for p in canvas.pixels_mut() {
+            for c in &mut p.0[..3] {
+                *c = c.saturating_add((index * 24) as u8);
+            }
+        }
+        image::imageops::overlay(&mut canvas, &input, 0, 0);
+        return DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(canvas).to_rgb8());
+    }
+    if model.starts_with("aitryon") {
+        // The person, half-tinted by the first garment's average colour.
+        let garment = task.inputs[1].resize_exact(1, 1, image::imageops::FilterType::Triangle);
+        let tint = garment.to_rgb8().get_pixel(0, 0).0;
+        let mut person = first.to_rgb8();
+        for p in person.pixels_mut() {
+            for (c, t) in p.0.iter_mut().zip(tint) {
+                *c = ((u16::from(*c) + u16::from(t)) / 2) as u8;
+            }
+        }
+        return DynamicImage::ImageRgb8(person);
+    }
+    if function == "expand" {
+        // The input where it was, its edges stretched over the new margins.
+        let scale = |k: &str| task.body["parameters"][k].as_f64().unwrap_or(1.0);
+        let left = (f64::from(input.width()) * (scale("left_scale") - 1.0)).round() as i64;
+        let top = (f64::from(input.height()) * (scale("top_scale") - 1.0)).round() as i64;
+        let (iw, ih) = (i64::from(input.width()), i64::from(input.height()));
+        return DynamicImage::ImageRgba8(RgbaImage::from_fn(w, h, |x, y| {
+            let sx = (i64::from(x) - left).clamp(0, iw - 1) as u32;
+            let sy = (i64::from(y) - top).clamp(0, ih - 1) as u32;
+            *input.get_pixel(sx, sy)
+        }));
+    }
+    if model == "wanx-style-repaint-v1" {
+        // Flat colour areas, like an illustration; no transparency, as DashScope's own.
+        let mut painted = first
+            .resize_exact(w, h, image::imageops::FilterType::Triangle)
+            .to_rgb8();
+        for p in painted.pixels_mut() {
+            for c in &mut p.0 {
+                *c = (*c / 64) * 64 + 32;
+            }
+        }
+        return DynamicImage::ImageRgb8(painted);
+    }
+    // Super-resolution and watermark removal: the input at the result size.
+    first.resize_exact(w, h, image::imageops::FilterType::Triangle)
 }

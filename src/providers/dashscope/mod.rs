@@ -181,6 +181,51 @@ impl DashScopeProvider {
             .await?;
         self.run(build(&model, &staged), output, notes).await
     }
+
+    /// The person cut out of `repainted` onto a transparent background, as the local engine's
+    /// characters are: style repaint returns the whole picture. Without the local
+    /// segmentation model (or when it finds no one) the whole picture is kept, and the notes
+    /// say so.
+    async fn cut_out_character(
+        &self,
+        repainted: EncodedImage,
+        model: &str,
+        notes: &mut Vec<String>,
+    ) -> EncodedImage {
+        if !self.local.is_ready(Operation::RemoveBackground) {
+            tracing::warn!(
+                model,
+                "local segmentation model unavailable: the character keeps its repainted background"
+            );
+            notes.push(format!(
+                "the character keeps the background {model} painted: the local segmentation \
+                 model that cuts it out is not installed (models.dir)"
+            ));
+            return repainted;
+        }
+        let cutout = self
+            .local
+            .remove_background(
+                SourceImage::from(repainted.clone()),
+                RemoveBackgroundParams::default(),
+            )
+            .await;
+        match cutout {
+            Ok(cutout) => {
+                notes.push("the character was cut out of the repainted image locally".to_owned());
+                cutout
+            }
+            Err(e) => {
+                tracing::warn!(model, error = %e, "cutting the character out failed: keeping its repainted background");
+                notes.push(format!(
+                    "the character keeps the background {model} painted: cutting it out failed \
+                     ({})",
+                    e.message
+                ));
+                repainted
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -400,14 +445,19 @@ impl Provider for DashScopeProvider {
         } else {
             format!("stylised by {model} with style {}", style.style_index)
         };
-        let mut edited = self.run(request, params.output, vec![note]).await?;
+        // The result is re-encoded once, after the cut-out, into the format asked for.
+        let mut edited = self.run(request, OutputSpec::default(), vec![note]).await?;
         if edited.images.is_empty() {
             return Err(
                 Error::internal(format!("{model} returned no image")).with_provider(PROVIDER)
             );
         }
+        let repainted = edited.images.remove(0);
+        let character = self
+            .cut_out_character(repainted, &model, &mut edited.notes)
+            .await;
         Ok(Character {
-            image: edited.images.remove(0),
+            image: self.conform(character, params.output).await?,
             notes: edited.notes,
         })
     }
