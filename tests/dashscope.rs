@@ -242,6 +242,37 @@ async fn change_background_asks_for_n_results_and_keeps_partial_success() {
 }
 
 #[tokio::test]
+async fn change_background_without_the_segmentation_model_sends_the_whole_base_and_says_so() {
+    let emulator = DashScopeEmulator::start().await;
+    let server = TestServer::start_with(|s| {
+        emulator.configure(s, &[]);
+        s.providers.dashscope.cutout_subject = true;
+    })
+    .await;
+    let reply = editing(&server)
+        .await
+        .change_background(pb::ChangeBackgroundRequest {
+            base_image: data(png(400, 300)),
+            ref_image: data(png(640, 480)),
+            ref_prompt: "a beach".into(),
+            n: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("the call works without the local model")
+        .into_inner();
+    assert_eq!(reply.images.len(), 1);
+    let notes = reply.task.unwrap().notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("whole base image") && n.contains("segmentation model")),
+        "{notes:?}"
+    );
+    assert_eq!(emulator.submitted().len(), 1);
+}
+
+#[tokio::test]
 async fn create_character_uses_style_repaint_with_the_presets_style() {
     let emulator = DashScopeEmulator::start().await;
     let server = start(&emulator).await;

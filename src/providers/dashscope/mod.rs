@@ -267,8 +267,19 @@ impl Provider for DashScopeProvider {
         let model = settings.models.change_background.clone();
         let mut notes = Vec::new();
         // Background generation keeps what is opaque in base_image_url: give it the subject.
-        let subject = if settings.cutout_subject && self.local.supports(Operation::RemoveBackground)
-        {
+        let cut_out = settings.cutout_subject && self.local.supports(Operation::RemoveBackground);
+        if cut_out && !self.local.is_ready(Operation::RemoveBackground) {
+            // As for characters: the call still works, on the whole picture, and says so.
+            tracing::warn!(
+                model,
+                "local segmentation model unavailable: the subject is not cut out first"
+            );
+            notes.push(format!(
+                "{model} got the whole base image: the local segmentation model that cuts the \
+                 subject out is not installed (models.dir)"
+            ));
+        }
+        let subject = if cut_out && self.local.is_ready(Operation::RemoveBackground) {
             let cutout = self
                 .local
                 .remove_background(base, RemoveBackgroundParams::default())
