@@ -419,7 +419,7 @@ fn loaded_pass(photos: &[PathBuf], requests: usize) -> Value {
         let mut settings = settings();
         settings.server.grpc_addr = "127.0.0.1:0".parse().expect("address");
         settings.server.http_addr = "127.0.0.1:0".parse().expect("address");
-        settings.blob_store = BlobStoreSettings::Memory;
+        settings.blob_store = BlobStoreSettings::memory();
         let server = imgforge::server::start(settings)
             .await
             .expect("server starts");

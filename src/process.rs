@@ -98,7 +98,7 @@ pub struct ProcessArgs {
 pub async fn run(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> {
     let mut settings = settings.clone();
     // Nothing is served: results stay in memory and are written where the user asked.
-    settings.blob_store = BlobStoreSettings::Memory;
+    settings.blob_store = BlobStoreSettings::memory();
     settings.results.delivery = Delivery::Inline;
     let engine = Engine::from_settings(&settings)?;
 

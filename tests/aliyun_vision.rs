@@ -654,7 +654,7 @@ async fn the_server_does_not_start_without_an_access_key() {
     let mut settings = Settings::embedded();
     settings.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
     settings.server.http_addr = "127.0.0.1:0".parse().unwrap();
-    settings.blob_store = BlobStoreSettings::Memory;
+    settings.blob_store = BlobStoreSettings::memory();
     settings
         .providers
         .chains

@@ -688,7 +688,7 @@ async fn text_to_image_works_on_the_legacy_and_the_messages_protocol() {
         let mut settings = Settings::embedded();
         emulator.configure(&mut settings, &[]);
         settings.providers.dashscope.models.text_to_image = model.to_owned();
-        settings.blob_store = imgforge::config::BlobStoreSettings::Memory;
+        settings.blob_store = imgforge::config::BlobStoreSettings::memory();
         let blobs = imgforge::store::BlobStore::from_settings(&settings).unwrap();
         let local: std::sync::Arc<dyn Provider> =
             std::sync::Arc::new(imgforge::providers::local::LocalProvider::new(&settings));

@@ -1,6 +1,7 @@
 //! One typed configuration: embedded defaults → file → `IMGFORGE__SECTION__KEY` environment →
 //! CLI flags, each layer overriding the one before.
 
+mod blob_store;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use blob_store::{
+    Addressing, BlobStoreKind, BlobStoreSettings, MAX_PRESIGNED_URL_TTL_SECS, S3Settings,
+};
 pub use secret::Secret;
 
 use crate::domain::{ImageLimits, Operation};
@@ -89,15 +93,6 @@ pub struct ResultSettings {
     pub url_ttl_secs: u64,
     pub public_base_url: String,
     pub signing_key: Secret,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum BlobStoreSettings {
-    /// A directory on the local filesystem.
-    Local { path: PathBuf },
-    /// Process memory; for tests and throw-away runs.
-    Memory,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +192,7 @@ impl Settings {
         if self.server.concurrency_limit == 0 {
             anyhow::bail!("server.concurrency_limit must be positive");
         }
+        self.blob_store.validate()?;
         Ok(())
     }
 
@@ -257,6 +253,66 @@ mod tests {
             };
             let settings = Settings::load(Some(Path::new("imgforge.toml")), &cli).unwrap();
             assert_eq!(settings.server.grpc_addr.port(), 9003);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_embedded_blob_store_is_local_and_its_s3_defaults_match_the_code() {
+        let settings = Settings::embedded();
+        assert_eq!(settings.blob_store.kind, BlobStoreKind::Local);
+        assert_eq!(settings.blob_store.path, Path::new("data/blobs"));
+        assert_eq!(settings.blob_store.s3, S3Settings::default());
+    }
+
+    #[test]
+    fn an_s3_store_is_configured_from_a_file_with_the_secret_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "imgforge.toml",
+                r#"
+[blob_store]
+kind = "s3"
+
+[blob_store.s3]
+endpoint = "https://s3.oss-cn-beijing.aliyuncs.com"
+region = "cn-beijing"
+bucket = "my-images"
+access_key_id = "LTAI5t"
+addressing = "virtual_hosted"
+key_prefix = "imgforge/"
+presigned_url_ttl_secs = 900
+"#,
+            )?;
+            jail.set_env("IMGFORGE__BLOB_STORE__S3__SECRET_ACCESS_KEY", "oss-s3cret");
+            let settings =
+                Settings::load(Some(Path::new("imgforge.toml")), &CliOverrides::default()).unwrap();
+            let store = &settings.blob_store;
+            assert_eq!(store.kind, BlobStoreKind::S3);
+            assert_eq!(store.s3.bucket, "my-images");
+            assert_eq!(store.s3.addressing, Addressing::VirtualHosted);
+            assert_eq!(store.s3.presigned_url_ttl_secs, 900);
+            assert_eq!(store.s3.secret_access_key.expose(), "oss-s3cret");
+            // Keys left out keep their embedded defaults.
+            assert_eq!(store.s3.request_timeout_secs, 30);
+            let printed = settings.to_redacted_toml();
+            assert!(!printed.contains("oss-s3cret"), "{printed}");
+            assert!(!format!("{settings:?}").contains("oss-s3cret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_s3_store_without_a_bucket_or_with_an_unknown_key_does_not_load() {
+        let cli = CliOverrides::default();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("IMGFORGE__BLOB_STORE__KIND", "s3");
+            let err = Settings::load(None, &cli).unwrap_err();
+            assert!(err.to_string().contains("blob_store.s3.bucket"), "{err}");
+
+            jail.create_file("typo.toml", "[blob_store.s3]\nbuckets = \"x\"\n")?;
+            let err = Settings::load(Some(Path::new("typo.toml")), &cli).unwrap_err();
+            assert!(err.to_string().contains("buckets"), "{err}");
             Ok(())
         });
     }

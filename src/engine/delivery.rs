@@ -43,7 +43,7 @@ pub async fn deliver(
         Delivery::Inline => Ok(DeliveredImage::inline(image)),
         Delivery::Url => {
             blobs.put(key, image.bytes.clone()).await?;
-            let link = blobs.signed_url(key);
+            let link = blobs.signed_url(key).await?;
             Ok(DeliveredImage {
                 image,
                 url: Some(link.url),

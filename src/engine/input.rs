@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::domain::{ImageLimits, ImageSource, SourceImage};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::media::{self, UrlFetcher};
 use crate::store::BlobStore;
 
@@ -69,10 +69,15 @@ impl InputResolver {
                 format!("upload id {id:?} is not a valid id"),
             ));
         }
-        self.blobs
-            .get(&upload_key(id))
-            .await
-            .map_err(|_| Error::not_found(format!("upload {id} does not exist or has expired")))
+        self.blobs.get(&upload_key(id)).await.map_err(|e| {
+            if e.code == ErrorCode::NotFound {
+                Error::not_found(format!("upload {id} does not exist or has expired"))
+            } else {
+                // A store that cannot answer says so, rather than passing for a missing
+                // upload.
+                e
+            }
+        })
     }
 }
 

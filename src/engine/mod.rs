@@ -228,7 +228,7 @@ impl Engine {
             let key = format!("{prefix}/{index:04}.png");
             let bytes = self.blobs.get(&key).await?;
             let (_, width, height) = crate::media::probe(&bytes, &self.inputs.limits)?;
-            let link = self.blobs.signed_url(&key);
+            let link = self.blobs.signed_url(&key).await?;
             images.push(DeliveredImage {
                 image: crate::domain::EncodedImage {
                     bytes,

@@ -1,14 +1,19 @@
-//! Blob storage (object_store: local filesystem by default) and signed links to its objects.
+//! Blob storage (object_store: a local directory by default, or an S3-compatible bucket) and
+//! expiring links to its objects.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
+use object_store::signer::Signer;
 use object_store::{ObjectStore, PutPayload};
 
-use crate::config::{BlobStoreSettings, Settings};
+use crate::config::{BlobStoreKind, Settings};
 use crate::error::{Error, ErrorCode, Result};
+use crate::store::s3;
 use crate::store::signing::UrlSigner;
 
 /// A link to a stored object.
@@ -21,83 +26,281 @@ pub struct SignedUrl {
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
+    links: Links,
+    /// Checks the bridge's `/blobs/` links; kept with every kind so forged links stay 404.
     signer: UrlSigner,
-    base_url: String,
+    /// Prepended to every key (`blob_store.s3.key_prefix`).
+    prefix: String,
     ttl: Duration,
+    /// How messages name this store: `s3 bucket `imgforge` at http://127.0.0.1:9000`.
+    name: Arc<str>,
+    /// Backstop deadline of one remote operation, retries included.
+    deadline: Option<Duration>,
+}
+
+/// Where the links handed out for stored objects point.
+#[derive(Clone)]
+enum Links {
+    /// This server's `GET /blobs/<key>?expires=..&sig=..`, HMAC-signed.
+    Bridge { base_url: String },
+    /// SigV4-presigned GET URLs of the bucket itself (`X-Amz-Signature`, `X-Amz-Expires`).
+    Presigned(Arc<AmazonS3>),
 }
 
 impl BlobStore {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let store: Arc<dyn ObjectStore> = match &settings.blob_store {
-            BlobStoreSettings::Local { path } => {
+        let blob_store = &settings.blob_store;
+        let signer = UrlSigner::new(settings.results.signing_key.expose());
+        let bridge = |store: Arc<dyn ObjectStore>, name: String| BlobStore {
+            store,
+            links: Links::Bridge {
+                base_url: settings.public_base_url(),
+            },
+            signer: signer.clone(),
+            prefix: String::new(),
+            ttl: Duration::from_secs(settings.results.url_ttl_secs),
+            name: name.into(),
+            deadline: None,
+        };
+        Ok(match blob_store.kind {
+            BlobStoreKind::Local => {
+                let path = &blob_store.path;
                 std::fs::create_dir_all(path).map_err(|e| {
                     anyhow::anyhow!("cannot create blob directory {}: {e}", path.display())
                 })?;
-                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(path)?)
+                bridge(
+                    Arc::new(object_store::local::LocalFileSystem::new_with_prefix(path)?),
+                    format!("local blob store at {}", path.display()),
+                )
             }
-            BlobStoreSettings::Memory => Arc::new(object_store::memory::InMemory::new()),
-        };
-        Ok(BlobStore {
-            store,
-            signer: UrlSigner::new(settings.results.signing_key.expose()),
-            base_url: settings.public_base_url(),
-            ttl: Duration::from_secs(settings.results.url_ttl_secs),
+            BlobStoreKind::Memory => bridge(
+                Arc::new(object_store::memory::InMemory::new()),
+                "memory blob store".to_owned(),
+            ),
+            BlobStoreKind::S3 => {
+                let s3_settings = &blob_store.s3;
+                s3_settings.validate()?;
+                let bucket = s3::build(s3_settings)?;
+                BlobStore {
+                    store: bucket.clone(),
+                    links: Links::Presigned(bucket),
+                    signer: signer.clone(),
+                    prefix: s3_settings.key_prefix().to_owned(),
+                    ttl: Duration::from_secs(s3_settings.presigned_url_ttl_secs),
+                    name: s3_settings.describe().into(),
+                    deadline: Some(s3::operation_deadline(s3_settings)),
+                }
+            }
         })
     }
 
-    fn path(key: &str) -> Result<ObjectPath> {
-        ObjectPath::parse(key).map_err(|e| Error::invalid("key", format!("bad blob key: {e}")))
+    /// The object path of `key`, under the configured prefix.
+    fn path(&self, key: &str) -> Result<ObjectPath> {
+        let full = if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}/{key}", self.prefix)
+        };
+        ObjectPath::parse(full).map_err(|e| Error::invalid("key", format!("bad blob key: {e}")))
     }
 
-    /// Writes `bytes` under `key`; the local store writes a temporary file and renames it, so
-    /// a reader never sees half an object.
+    fn is_remote(&self) -> bool {
+        matches!(self.links, Links::Presigned(_))
+    }
+
+    /// Runs one store operation under the backstop deadline, naming the store, the action
+    /// and the key in its error.
+    async fn run<T>(
+        &self,
+        action: &str,
+        key: &str,
+        operation: impl Future<Output = object_store::Result<T>>,
+    ) -> Result<T> {
+        let outcome = match self.deadline {
+            Some(deadline) => tokio::time::timeout(deadline, operation)
+                .await
+                .map_err(|_| s3::deadline_error(&self.name, action, key, deadline))?,
+            None => operation.await,
+        };
+        outcome.map_err(|e| self.error(action, key, &e))
+    }
+
+    fn error(&self, action: &str, key: &str, error: &object_store::Error) -> Error {
+        if self.is_remote() {
+            return s3::to_error(&self.name, action, key, error);
+        }
+        if matches!(error, object_store::Error::NotFound { .. }) {
+            Error::new(ErrorCode::NotFound, format!("{key} does not exist"))
+        } else {
+            Error::internal(format!("{}: cannot {action} {key}: {error}", self.name))
+        }
+    }
+
+    /// Writes `bytes` under `key`. The local store writes a temporary file and renames it, and
+    /// an S3 PUT is atomic, so a reader never sees half an object.
+    #[tracing::instrument(skip_all, fields(key = %key, bytes = bytes.len()))]
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
-        self.store
-            .put(&Self::path(key)?, PutPayload::from_bytes(bytes))
-            .await
-            .map_err(|e| Error::internal(format!("cannot store {key}: {e}")))?;
+        let path = self.path(key)?;
+        self.run(
+            "store",
+            key,
+            self.store.put(&path, PutPayload::from_bytes(bytes)),
+        )
+        .await?;
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(key = %key))]
     pub async fn get(&self, key: &str) -> Result<Bytes> {
-        let result = self.store.get(&Self::path(key)?).await.map_err(|e| {
-            if matches!(e, object_store::Error::NotFound { .. }) {
-                Error::new(ErrorCode::NotFound, format!("{key} does not exist"))
-            } else {
-                Error::internal(format!("cannot read {key}: {e}"))
-            }
-        })?;
-        result
-            .bytes()
-            .await
-            .map_err(|e| Error::internal(format!("cannot read {key}: {e}")))
+        let path = self.path(key)?;
+        self.run("read", key, async {
+            self.store.get(&path).await?.bytes().await
+        })
+        .await
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool> {
-        match self.store.head(&Self::path(key)?).await {
+        let path = self.path(key)?;
+        match self.run("look up", key, self.store.head(&path)).await {
             Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(Error::internal(format!("cannot look up {key}: {e}"))),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
-    /// A link the bridge serves (`GET /blobs/<key>?expires=..&sig=..`) until the TTL passes.
-    pub fn signed_url(&self, key: &str) -> SignedUrl {
-        let (signature, expires) = self.signer.sign(key, self.ttl);
-        SignedUrl {
-            url: format!(
-                "{}/blobs/{key}?expires={expires}&sig={signature}",
-                self.base_url
-            ),
-            expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(expires),
+    /// A link to `key` living the configured TTL: a presigned GET URL of the bucket for the
+    /// S3 store, else the bridge's `GET /blobs/<key>?expires=..&sig=..`.
+    pub async fn signed_url(&self, key: &str) -> Result<SignedUrl> {
+        let expires_at = SystemTime::now() + self.ttl;
+        match &self.links {
+            Links::Presigned(bucket) => {
+                let path = self.path(key)?;
+                let url = self
+                    .run(
+                        "sign a link to",
+                        key,
+                        bucket.signed_url(http::Method::GET, &path, self.ttl),
+                    )
+                    .await?;
+                Ok(SignedUrl {
+                    url: url.into(),
+                    expires_at,
+                })
+            }
+            Links::Bridge { base_url } => {
+                let (signature, expires) = self.signer.sign(key, self.ttl);
+                Ok(SignedUrl {
+                    url: format!("{base_url}/blobs/{key}?expires={expires}&sig={signature}"),
+                    expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(expires),
+                })
+            }
         }
     }
 
+    /// Checks a bridge link. The S3 store hands out presigned bucket URLs instead, so a
+    /// bridge link can only be forged there and is refused like any forgery.
     pub fn verify(&self, key: &str, expires: u64, signature: &str) -> Result<()> {
         self.signer.verify(key, expires, signature)
     }
 
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Addressing, BlobStoreSettings, S3Settings, Secret};
+
+    fn store(s3: S3Settings) -> BlobStore {
+        let mut settings = Settings::embedded();
+        settings.blob_store = BlobStoreSettings::s3(s3);
+        BlobStore::from_settings(&settings).unwrap()
+    }
+
+    fn minio() -> S3Settings {
+        S3Settings {
+            endpoint: "http://127.0.0.1:9000".into(),
+            bucket: "imgforge".into(),
+            access_key_id: "minioadmin".into(),
+            secret_access_key: Secret::new("minio-secret"),
+            key_prefix: "/prod/".into(),
+            presigned_url_ttl_secs: 900,
+            ..S3Settings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn s3_links_are_presigned_get_urls_under_the_key_prefix() {
+        let link = store(minio()).signed_url("results/a.png").await.unwrap();
+        let url = url::Url::parse(&link.url).unwrap();
+        assert_eq!(url.path(), "/imgforge/prod/results/a.png");
+        let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(query["X-Amz-Algorithm"], "AWS4-HMAC-SHA256");
+        assert_eq!(query["X-Amz-Expires"], "900");
+        assert_eq!(query["X-Amz-SignedHeaders"], "host");
+        assert!(query["X-Amz-Credential"].starts_with("minioadmin/"));
+        assert!(query["X-Amz-Credential"].ends_with("/us-east-1/s3/aws4_request"));
+        assert_eq!(query["X-Amz-Signature"].len(), 64);
+        assert!(!link.url.contains("minio-secret"));
+        let lives = link.expires_at.duration_since(SystemTime::now()).unwrap();
+        assert!(lives <= Duration::from_secs(900) && lives > Duration::from_secs(890));
+    }
+
+    #[tokio::test]
+    async fn oss_links_use_the_buckets_own_host() {
+        let oss = S3Settings {
+            endpoint: "https://s3.oss-cn-beijing.aliyuncs.com".into(),
+            region: "cn-beijing".into(),
+            bucket: "my-images".into(),
+            addressing: Addressing::VirtualHosted,
+            key_prefix: String::new(),
+            ..minio()
+        };
+        let link = store(oss).signed_url("uploads/x").await.unwrap();
+        assert!(
+            link.url
+                .starts_with("https://my-images.s3.oss-cn-beijing.aliyuncs.com/uploads/x?"),
+            "{}",
+            link.url
+        );
+        assert!(
+            link.url.contains("%2Fcn-beijing%2Fs3%2Faws4_request"),
+            "{}",
+            link.url
+        );
+    }
+
+    #[tokio::test]
+    async fn local_links_point_at_the_bridge_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::embedded();
+        settings.blob_store = BlobStoreSettings::local(dir.path());
+        settings.results.public_base_url = "https://img.example.com/".into();
+        let blobs = BlobStore::from_settings(&settings).unwrap();
+        blobs
+            .put("results/a.png", Bytes::from_static(b"png"))
+            .await
+            .unwrap();
+        assert!(blobs.exists("results/a.png").await.unwrap());
+        assert!(!blobs.exists("results/b.png").await.unwrap());
+        let link = blobs.signed_url("results/a.png").await.unwrap();
+        let url = url::Url::parse(&link.url).unwrap();
+        assert!(
+            link.url
+                .starts_with("https://img.example.com/blobs/results/a.png?")
+        );
+        let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        blobs
+            .verify(
+                "results/a.png",
+                query["expires"].parse().unwrap(),
+                &query["sig"],
+            )
+            .unwrap();
+        assert_eq!(blobs.get("results/a.png").await.unwrap(), "png");
+        let missing = blobs.get("results/b.png").await.unwrap_err();
+        assert_eq!(missing.code, ErrorCode::NotFound);
     }
 }

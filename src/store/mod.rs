@@ -1,6 +1,7 @@
-//! Where bytes live: blobs (results, uploads) and their signed links.
+//! Where bytes live: blobs (results, uploads, provider inputs) and signed links to them.
 
 pub mod blobs;
+mod s3;
 pub mod signing;
 
 pub use blobs::{BlobStore, SignedUrl};

@@ -38,9 +38,7 @@ impl TestServer {
         settings.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
         settings.server.http_addr = "127.0.0.1:0".parse().unwrap();
         settings.server.shutdown_grace_secs = 5;
-        settings.blob_store = BlobStoreSettings::Local {
-            path: blob_dir.path().to_path_buf(),
-        };
+        settings.blob_store = BlobStoreSettings::local(blob_dir.path());
         configure(&mut settings);
         let server = imgforge::server::start(settings)
             .await

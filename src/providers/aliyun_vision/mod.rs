@@ -266,7 +266,7 @@ mod tests {
 
     fn context(configure: impl FnOnce(&mut AliyunVisionSettings)) -> ProviderContext {
         let mut settings = Settings::embedded();
-        settings.blob_store = crate::config::BlobStoreSettings::Memory;
+        settings.blob_store = crate::config::BlobStoreSettings::memory();
         configure(&mut settings.providers.aliyun_vision);
         let blobs = BlobStore::from_settings(&settings).unwrap();
         let local = std::sync::Arc::new(crate::providers::local::LocalProvider::new(&settings));

@@ -47,8 +47,9 @@ pub struct DashScopeSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputDelivery {
-    /// A signed link to the blob store (the bridge's `/blobs/...` with the local store):
-    /// `results.public_base_url` must be reachable from DashScope. For production.
+    /// A signed link to the blob store: a presigned bucket URL with the S3 store (OSS in
+    /// production), the bridge's `/blobs/...` with the local store, whose
+    /// `results.public_base_url` must then be reachable from DashScope.
     BlobUrl,
     /// DashScope's temporary upload (`oss://` links valid 48 h, bound to the model); the
     /// docs call it a development aid.

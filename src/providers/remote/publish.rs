@@ -2,8 +2,10 @@
 //!
 //! Remote models take image URLs, not bytes. Inputs are written to the blob store under a
 //! key derived from their content (so the same image is published once) and handed to the
-//! provider as a signed, expiring link. With the local blob store the link points at this
-//! server's bridge (`results.public_base_url` must then be reachable by the provider); an
+//! provider as a signed, expiring link. With the S3 store (`blob_store.kind = "s3"`: OSS,
+//! MinIO, AWS) the bytes go to the bucket and the link is a presigned GET URL of the bucket,
+//! the production path of PROVIDERS.md §1.8. With the local store the link points at this
+//! server's bridge (`results.public_base_url` must then be reachable by the provider). An
 //! adapter may also publish its own way (DashScope's temporary upload, for instance).
 
 use std::time::SystemTime;
@@ -41,7 +43,7 @@ impl InputPublisher {
         if !self.blobs.exists(&key).await? {
             self.blobs.put(&key, image.bytes.clone()).await?;
         }
-        let link = self.blobs.signed_url(&key);
+        let link = self.blobs.signed_url(&key).await?;
         Ok(PublishedInput {
             url: link.url,
             headers: Vec::new(),
