@@ -1,16 +1,17 @@
 //! `default`: the house style — a clean, friendly cel-shaded character illustration.
 //!
-//! Distinct from `cartoon` (black ink, two photo-derived tones): materials are found with the
-//! red–green axis weighted up, so skin, hair and fabric of one lightness part; each material
-//! is painted in three crisp bands (shadow, base, highlight) whose colours a colourist would
-//! pick from the material's colour — shadows deeper and warmer, highlights lighter and
-//! softer, the palette a little richer than life; features the bands swallowed (eyes, brows,
-//! teeth) come back as solid accents; lines are a deep shade of the colour they border.
+//! Distinct from `cartoon` (black ink, two tones taken from the photo): materials are found
+//! as a character illustrator sees them (skin, hair and fabric of one lightness kept apart by
+//! hue and texture, see [`character_materials`]); each is painted in three crisp bands
+//! (shadow, base, highlight) whose colours are picked from the material's colour in Oklab —
+//! shadows deeper and rosier, highlights lighter and softer, the palette a little richer
+//! than life; the features the bands swallowed (irises, brows, nostrils, teeth) come back as
+//! solid accents on smooth materials; lines are a deep shade of the colour they border.
 
 use super::artwork::Artwork;
 use super::features::{AccentParams, accents};
-use super::ink::{DetailLines, border_lines, detail_lines, smoothstep};
-use super::materials::{MaterialParams, Materials, clean_regions, find_materials, flatten};
+use super::ink::{DetailLines, border_lines, detail_lines};
+use super::materials::{clean_regions, flatten};
 use super::oklab::{Lab, LabImage, chroma, fit_gamut, mix, scale_chroma};
 use super::outline::{combine, silhouette_stroke};
 use super::painted::Painted;
@@ -18,10 +19,7 @@ use super::plane::Plane;
 use super::shading::{mean_colours, split_three_tones};
 use super::silhouette::Silhouette;
 use super::smooth::SmoothParams;
-use super::texture::{material_texture, merge_textured, split_by_texture, texture};
-
-/// Median texture (see [`texture`]) above which a material is hair, fur or the like.
-const TEXTURED: f32 = 0.018;
+use super::texture::{character_materials, smoothness};
 
 pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
     let px = |v: f32| silhouette.px(v);
@@ -39,41 +37,8 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
             iterations: 3,
         },
     );
-    let materials = find_materials(
-        &flattened,
-        silhouette,
-        MaterialParams {
-            clusters: 18,
-            axis_weights: [0.15, 2.0, 1.0],
-            hue_step: 0.02,
-            lightness_step: 0.3,
-        },
-    );
+    let (materials, grain) = character_materials(source, &flattened, silhouette);
     let (width, height) = (source.width, source.height);
-    let grain = texture(&source.lightness(), 1.0, px(3.0));
-    let labels = split_by_texture(
-        &materials.labels,
-        &materials.palette,
-        &grain,
-        &material_texture(
-            &materials.labels,
-            materials.count(),
-            &grain,
-            &flattened.trust,
-        ),
-        0.035,
-    );
-    let (merged, count) = merge_textured(
-        &materials.palette,
-        &material_texture(&labels, materials.count(), &grain, &flattened.trust),
-        TEXTURED,
-        0.25,
-    );
-    let labels: Vec<u8> = labels.iter().map(|&l| merged[usize::from(l)]).collect();
-    let materials = Materials {
-        palette: mean_colours(&labels, count, &flattened.flat, &flattened.trust),
-        labels,
-    };
     let shade = flattened.flat.lightness().gaussian_blur(px(8.0));
     let count = materials.count();
     let tones = split_three_tones(
@@ -110,10 +75,7 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
         },
     );
     // Accents belong on smooth materials (a face); on hair or fur they would be flecks.
-    let smoothness: Vec<f32> = material_texture(&materials.labels, count, &grain, &flattened.trust)
-        .iter()
-        .map(|t| 1.0 - smoothstep(0.016, 0.022, t.unwrap_or(1.0)))
-        .collect();
+    let smoothness = smoothness(&materials.labels, count, &grain, &flattened.trust);
     let data = tones
         .iter()
         .enumerate()

@@ -4,11 +4,16 @@
 //! in colour alone the two are one material, and the face's shadow side gets painted as hair.
 //! Hair, fur and woven fabric keep fine lightness texture after light smoothing; skin does not.
 //! Pixels that are smooth yet were given a textured material, and join up with a smooth
-//! material of nearly the same hue, are given that material instead.
+//! material of nearly the same hue, are given that material instead; textured materials of
+//! one hue are one material in two lights. [`character_materials`] puts it together.
 
 use super::components::{Connectivity, label};
-use super::oklab::{Lab, chroma};
+use super::ink::smoothstep;
+use super::materials::{Flattened, MaterialParams, Materials, find_materials};
+use super::oklab::{Lab, LabImage, chroma};
 use super::plane::Plane;
+use super::shading::mean_colours;
+use super::silhouette::Silhouette;
 
 /// Local texture: the mean absolute difference between `lightness` and a `fine` blur of it,
 /// averaged over a `window`.
@@ -145,6 +150,70 @@ pub fn merge_textured(
         .map(|g| roots.binary_search(g).expect("a root") as u8)
         .collect();
     (relabel, roots.len())
+}
+
+/// Median texture above which a material is hair, fur or the like (at the work size, on the
+/// photo's lightness with [`grain`]'s scales).
+const TEXTURED: f32 = 0.018;
+
+/// The photo's fine texture at the work size: lightness against a one-pixel blur, averaged
+/// over a few pixels of the reference subject size.
+fn grain(source: &LabImage, silhouette: &Silhouette) -> Plane {
+    texture(&source.lightness(), 1.0, silhouette.px(3.0))
+}
+
+/// Materials as a character illustrator sees them, and the photo's [`grain`]: found by
+/// colour with the red–green axis weighted up (blood reddens skin, not hair or wood of the
+/// same lightness and yellowness) and lightness weighted down (left to shading), then
+/// corrected by texture: smooth patches given a textured material go to the smooth material
+/// of close hue they join (the face's shadow side back to skin), and textured materials of
+/// one hue merge (the lit and the shaded side of the hair).
+pub fn character_materials(
+    source: &LabImage,
+    flattened: &Flattened,
+    silhouette: &Silhouette,
+) -> (Materials, Plane) {
+    let by_colour = find_materials(
+        flattened,
+        silhouette,
+        MaterialParams {
+            clusters: 18,
+            axis_weights: [0.15, 2.0, 1.0],
+            hue_step: 0.02,
+            lightness_step: 0.3,
+        },
+    );
+    let grain = grain(source, silhouette);
+    let count = by_colour.count();
+    let trust = &flattened.trust;
+    let labels = split_by_texture(
+        &by_colour.labels,
+        &by_colour.palette,
+        &grain,
+        &material_texture(&by_colour.labels, count, &grain, trust),
+        0.035,
+    );
+    let (merged, count) = merge_textured(
+        &by_colour.palette,
+        &material_texture(&labels, count, &grain, trust),
+        TEXTURED,
+        0.25,
+    );
+    let labels: Vec<u8> = labels.iter().map(|&l| merged[usize::from(l)]).collect();
+    let materials = Materials {
+        palette: mean_colours(&labels, count, &flattened.flat, trust),
+        labels,
+    };
+    (materials, grain)
+}
+
+/// How smooth each material is, 1 (skin, a painted wall) to 0 (hair, fur): where facial
+/// accents belong; on a textured material they would be flecks.
+pub fn smoothness(labels: &[u8], count: usize, grain: &Plane, trust: &Plane) -> Vec<f32> {
+    material_texture(labels, count, grain, trust)
+        .iter()
+        .map(|t| 1.0 - smoothstep(0.016, 0.022, t.unwrap_or(1.0)))
+        .collect()
 }
 
 #[cfg(test)]
