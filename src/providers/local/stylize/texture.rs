@@ -2,7 +2,7 @@
 //!
 //! Skin turned away from the light takes on the dull yellow-brown of hair in the same light:
 //! in colour alone the two are one material, and the face's shadow side gets painted as hair.
-//! Hair, fur and woven fabric keep fine lightness texture after light smoothing; skin does not.
+//! Hair, fur and woven fabric have fine lightness texture (strands, weave); skin is smooth.
 //! Pixels that are smooth yet were given a textured material, and join up with a smooth
 //! material of nearly the same hue, are given that material instead; textured materials of
 //! one hue are one material in two lights. [`character_materials`] puts it together.
