@@ -37,7 +37,7 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
         silhouette,
         MaterialParams {
             clusters: 12,
-            lightness_weight: 0.5,
+            axis_weights: [0.5, 1.0, 1.0],
             hue_step: 0.03,
             lightness_step: 0.3,
         },

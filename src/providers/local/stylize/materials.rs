@@ -4,7 +4,7 @@
 use super::oklab::{Lab, LabImage};
 use super::painted::trust;
 use super::plane::Plane;
-use super::quantize::{group_materials, quantize};
+use super::quantize::{Weights, group_materials, quantize};
 use super::regions::{absorb_enclosed, majority_filter, merge_small};
 use super::shading::mean_colours;
 use super::silhouette::Silhouette;
@@ -65,8 +65,10 @@ pub fn flatten(
 pub struct MaterialParams {
     /// Colour clusters before grouping.
     pub clusters: usize,
-    /// Weight of lightness against the colour axes when clustering.
-    pub lightness_weight: f32,
+    /// Weights of the (L, a, b) axes when clustering: below 1 on L, shading matters less than
+    /// colour; above 1 on a, skin (reddened by blood) parts from hair or wood of the same
+    /// lightness and yellowness.
+    pub axis_weights: Weights,
     /// Clusters whose chroma vectors are this close (and lightness within
     /// `lightness_step`) are one material in different light.
     pub hue_step: f32,
@@ -83,7 +85,7 @@ pub fn find_materials(
         flat,
         Some(&flattened.trust),
         params.clusters,
-        [params.lightness_weight, 1.0, 1.0],
+        params.axis_weights,
     );
     let (material_of, count) =
         group_materials(&clusters.palette, params.hue_step, params.lightness_step);

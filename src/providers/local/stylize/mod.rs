@@ -102,6 +102,7 @@ mod artwork;
 mod cartoon;
 mod components;
 mod distance;
+mod features;
 mod frame;
 mod house;
 mod ink;
@@ -119,6 +120,7 @@ mod regions;
 mod shading;
 mod silhouette;
 mod smooth;
+mod texture;
 mod watercolor;
 
 #[cfg(test)]

@@ -1,29 +1,34 @@
 //! `watercolor`: transparent pigment washes on textured paper, with a loose pencil drawing.
 //!
-//! The subject is flattened and split into materials as for `cartoon`; each gets a wash of a
-//! thinned, lightened pigment that keeps a little of the photo's modelling, and a second
-//! glaze of the same pigment over its shadow side. Wash borders are displaced by low-frequency noise so they
-//! wander like a brush; in noise-chosen places neighbouring washes bleed into each other
-//! (wet-in-wet), elsewhere pigment pools into a darker rim (edge darkening). Uneven density
-//! (turbulence), granulation in the paper's grain and the paper's relief follow the pigment
-//! model of Bousseau et al. The cut-out edge is an irregular pooled rim, and a light, broken,
-//! slightly offset pencil line sketches the contour and the features.
+//! The subject is flattened and split into materials as for `default` (skin apart from hair);
+//! each gets a wash of a thinned, lightened pigment that keeps some of the photo's modelling,
+//! and a second glaze of the same pigment over its shadow side. The features the washes
+//! swallowed (irises, brows, nostrils) are painted back wet-on-dry in their own colour, and
+//! teeth or a glint lifted back to the paper, so the face stays readable. Wash borders are
+//! displaced by low-frequency noise so they wander like a brush; in noise-chosen places
+//! neighbouring washes bleed into each other (wet-in-wet), elsewhere pigment pools into a
+//! darker rim (edge darkening). Uneven density (turbulence), granulation in the paper's grain
+//! and the paper's relief follow the pigment model of Bousseau et al. The cut-out edge is an
+//! irregular pooled rim, and a light, broken, slightly offset pencil line sketches the
+//! contour and the features.
 
 use super::artwork::Artwork;
 use super::distance::distance_to;
+use super::features::{AccentParams, accents};
 use super::ink::{DetailLines, detail_lines, smoothstep};
-use super::materials::{MaterialParams, clean_regions, find_materials, flatten};
+use super::materials::{Flattened, Materials, clean_regions, flatten};
 use super::noise::fbm_plane;
 use super::oklab::{Lab, LabImage, mix, scale_chroma};
 use super::outline::silhouette_stroke;
 use super::painted::Painted;
-use super::paper::relief;
+use super::paper::{PAPER, relief};
 use super::parallel::rows_from_fn;
 use super::pigment::{thinned, with_density};
 use super::plane::Plane;
-use super::shading::split_two_tones;
+use super::shading::{mean_colours, split_two_tones};
 use super::silhouette::Silhouette;
 use super::smooth::SmoothParams;
+use super::texture::{character_materials, smoothness};
 
 /// Graphite: a cool dark grey.
 const GRAPHITE: Lab = [0.36, -0.002, -0.01];
@@ -45,16 +50,7 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
             iterations: 3,
         },
     );
-    let materials = find_materials(
-        &flattened,
-        silhouette,
-        MaterialParams {
-            clusters: 12,
-            lightness_weight: 0.5,
-            hue_step: 0.03,
-            lightness_step: 0.3,
-        },
-    );
+    let (materials, grain) = character_materials(source, &flattened, silhouette);
     let count = materials.count();
     let shade = flattened.flat.lightness().gaussian_blur(px(4.0));
     // A first wash per material, then a second glaze of the same pigment over its shadow side.
@@ -67,6 +63,7 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
         0.1,
     );
     let layers = clean_regions(&layers, 2 * count, width, height, silhouette, 18.0);
+    let features = features(&layers, &materials, &flattened, &grain, silhouette);
     let washes = wander(&layers, width, height, px(4.0), px(28.0));
     let wash = LabImage {
         width,
@@ -78,7 +75,7 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
                 let material = materials.palette[usize::from(w / 2)];
                 let [l, a, b] = pigment(material);
                 // Some of the photo's modelling survives, softened, as wet blending gives it.
-                let modelled = [l + 0.35 * (s - material[0]), a, b];
+                let modelled = [l + 0.5 * (s - material[0]), a, b];
                 let glaze = if w % 2 == 1 { 1.45 } else { 1.0 };
                 with_density(modelled, glaze)
             })
@@ -93,7 +90,10 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
             let b = bleed.data[i];
             let density =
                 1.0 + 0.4 * pooling.data[i] * (1.0 - b) + 0.3 * (turbulence.data[i] - 0.5);
-            with_density(mix(wash.data[i], soft.data[i], b), density)
+            let washed = with_density(mix(wash.data[i], soft.data[i], b), density);
+            // Features painted wet-on-dry in their own colour, and lifted back to the paper.
+            let painted = mix(washed, features.colour.data[i], features.dark.data[i]);
+            mix(painted, PAPER, 0.8 * features.light.data[i])
         })
         .collect();
     Painted {
@@ -107,11 +107,72 @@ pub fn paint(source: &LabImage, silhouette: &Silhouette) -> Painted {
     }
 }
 
-/// A transparent watercolour pigment for a material's colour: a little richer, never black,
-/// thinned toward the paper.
+/// A transparent watercolour pigment for a material's colour: richer, never black, thinned
+/// toward the paper (not so far that a pale face vanishes into it).
 fn pigment(material: Lab) -> Lab {
-    let [l, a, b] = scale_chroma(material, 1.15);
-    thinned([0.18 + 0.82 * l, a, b], 0.2)
+    let [l, a, b] = scale_chroma(material, 1.3);
+    thinned([0.18 + 0.82 * l, a, b], 0.12)
+}
+
+/// The small features the washes swallowed (eyes, brows, nostrils, teeth): where and in what
+/// colour to paint them back.
+struct Features {
+    /// Coverage of dark marks, and their colour: the photo's own, as a denser pigment.
+    dark: Plane,
+    colour: LabImage,
+    /// Coverage of light marks, lifted out of the wash.
+    light: Plane,
+}
+
+fn features(
+    layers: &[u8],
+    materials: &Materials,
+    flattened: &Flattened,
+    grain: &Plane,
+    silhouette: &Silhouette,
+) -> Features {
+    let px = |v: f32| silhouette.px(v);
+    let (width, height) = (flattened.flat.width, flattened.flat.height);
+    let count = materials.count();
+    let means = mean_colours(layers, 2 * count, &flattened.flat, &flattened.trust);
+    let painted = Plane {
+        width,
+        height,
+        data: layers.iter().map(|&t| means[usize::from(t)][0]).collect(),
+    };
+    let marks = accents(
+        &flattened.flat.lightness(),
+        &painted,
+        AccentParams {
+            dark: 0.07,
+            light: 0.13,
+            softness: 0.05,
+            min_area: px(2.5).powi(2).round() as usize,
+        },
+    );
+    let smooth = smoothness(&materials.labels, count, grain, &flattened.trust);
+    // Soft-edged, as a brush tip leaves them.
+    let weighted = |plane: &Plane, strength: f32| {
+        Plane::from_fn(width, height, |x, y| {
+            let i = y * width + x;
+            strength * smooth[usize::from(materials.labels[i])] * plane.data[i]
+        })
+        .gaussian_blur(px(0.6))
+    };
+    Features {
+        dark: weighted(&marks.dark, 0.85),
+        colour: LabImage {
+            width,
+            height,
+            data: flattened
+                .flat
+                .data
+                .iter()
+                .map(|&c| with_density(pigment(c), 1.3))
+                .collect(),
+        },
+        light: weighted(&marks.light, 1.0),
+    }
 }
 
 /// The labels read through a smooth random displacement of up to `amplitude` pixels, so
