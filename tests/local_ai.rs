@@ -335,3 +335,66 @@ async fn grpc_create_character_fits_large_photos_inside_1024() {
     assert_eq!((image.width, image.height), (1024, 768));
     server.stop().await;
 }
+
+fn style_fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/style/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn character_with_style_model(
+    style_model: String,
+) -> Option<Result<pb::CreateCharacterResponse, tonic::Status>> {
+    let photo = common::testdata("astronaut.png")?;
+    let server = TestServer::with_models(|s| s.models.style.cartoon = style_model).await?;
+    let reply = pb::character_service_client::CharacterServiceClient::new(server.channel().await)
+        .max_decoding_message_size(64 << 20)
+        .create_character(pb::CreateCharacterRequest {
+            photo: input(photo),
+            style_preset: pb::StylePreset::Cartoon as i32,
+            output: None,
+        })
+        .await
+        .map(tonic::Response::into_inner);
+    server.stop().await;
+    Some(reply)
+}
+
+#[tokio::test]
+async fn an_installed_style_model_paints_the_character() {
+    let Some(reply) = character_with_style_model(style_fixture("swap_channels_nchw.onnx")).await
+    else {
+        return;
+    };
+    let reply = reply.expect("the style model paints the character");
+    assert!(
+        reply
+            .notes
+            .iter()
+            .any(|n| n.contains("style model swap_channels_nchw.onnx")),
+        "{:?}",
+        reply.notes
+    );
+    // The model swaps red and blue: the astronaut's orange suit comes back bluish, which the
+    // built-in cartoon preset never paints.
+    let character = decode(&data_of(&reply.image.unwrap())).to_rgba8();
+    let (mut blue, mut orange) = (0u32, 0u32);
+    for pixel in character.pixels().filter(|p| p.0[3] == 255) {
+        let [r, _, b, _] = pixel.0;
+        blue += u32::from(b > r.saturating_add(60));
+        orange += u32::from(r > b.saturating_add(60));
+    }
+    assert!(blue > 4 * orange, "blue {blue}, orange {orange}");
+}
+
+#[tokio::test]
+async fn a_configured_style_model_that_is_missing_is_a_failed_precondition() {
+    let Some(reply) = character_with_style_model("not-installed.onnx".into()).await else {
+        return;
+    };
+    let status = reply.expect_err("a missing style model is refused");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        status.message().contains("models.style.cartoon"),
+        "{}",
+        status.message()
+    );
+}

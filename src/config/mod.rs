@@ -3,6 +3,7 @@
 
 mod blob_store;
 mod secret;
+mod style_models;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,6 +17,7 @@ pub use blob_store::{
     Addressing, BlobStoreKind, BlobStoreSettings, MAX_PRESIGNED_URL_TTL_SECS, S3Settings,
 };
 pub use secret::Secret;
+pub use style_models::{PixelRange, StyleModelSettings, TensorLayout};
 
 use crate::domain::{ImageLimits, Operation};
 
@@ -52,6 +54,9 @@ pub struct ModelSettings {
     pub concurrency: usize,
     /// Execution providers in order of preference: "cpu", "cuda", "tensorrt".
     pub execution_providers: Vec<String>,
+    /// Style models an operator installed for create character.
+    #[serde(default)]
+    pub style: StyleModelSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -193,6 +198,7 @@ impl Settings {
             anyhow::bail!("server.concurrency_limit must be positive");
         }
         self.blob_store.validate()?;
+        self.models.style.validate()?;
         Ok(())
     }
 

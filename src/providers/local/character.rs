@@ -5,7 +5,7 @@ use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, ErrorCode, Result};
 use crate::media;
 use crate::providers::Character;
-use crate::providers::local::Segmenter;
+use crate::providers::local::{Segmenter, StyleModels};
 use crate::providers::local::{refine, stylize};
 
 /// Below this share of confidently-foreground pixels the photo has no usable subject.
@@ -13,6 +13,7 @@ const MIN_SUBJECT_SHARE: f64 = 0.005;
 
 pub fn create_character(
     segmenter: &Segmenter,
+    styles: &StyleModels,
     photo: &SourceImage,
     params: &CreateCharacterParams,
     limits: &ImageLimits,
@@ -33,7 +34,17 @@ pub fn create_character(
         StylePreset::Cartoon => stylize::StylePreset::Cartoon,
         StylePreset::Watercolor => stylize::StylePreset::Watercolor,
     };
-    let character = image::DynamicImage::ImageRgba8(stylize::stylize(&rgb, &alpha, preset)?);
+    let model = styles.for_preset(params.preset)?;
+    let mut notes = Vec::new();
+    if let Some(model) = &model {
+        notes.push(format!(
+            "painted by the style model {}",
+            stylize::StyleModel::name(model)
+        ));
+    }
+    let model = model.as_ref().map(|m| m as &dyn stylize::StyleModel);
+    let character =
+        image::DynamicImage::ImageRgba8(stylize::stylize_with(&rgb, &alpha, preset, model)?);
     // A character keeps its transparent background unless the caller asks for WebP/JPEG.
     let format = params.output.format.unwrap_or(ImageFormat::Png);
     Ok(Character {
@@ -43,6 +54,6 @@ pub fn create_character(
             width: character.width(),
             height: character.height(),
         },
-        notes: Vec::new(),
+        notes,
     })
 }

@@ -10,8 +10,7 @@ pub mod refine;
 mod remove_background;
 pub mod resize;
 pub mod segment;
-// Helpers of the watercolor preset are still being wired in; see the issue notes.
-#[allow(dead_code)]
+pub mod style_model;
 pub mod stylize;
 
 use std::sync::Arc;
@@ -25,23 +24,29 @@ use crate::domain::params::{
 };
 use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
 use crate::error::Result;
+use crate::models::runtime::Runtime;
 use crate::providers::{Character, Composites, Provider};
 
 pub use pool::CpuPool;
 pub use segment::Segmenter;
+pub use style_model::StyleModels;
 
 pub struct LocalProvider {
     limits: ImageLimits,
     pool: CpuPool,
     segmenter: Arc<Segmenter>,
+    styles: Arc<StyleModels>,
 }
 
 impl LocalProvider {
     pub fn new(settings: &Settings) -> Self {
+        // One runtime: segmentation and style models share sessions' inference permits.
+        let runtime = Runtime::new(&settings.models);
         LocalProvider {
             limits: settings.limits,
             pool: CpuPool::per_core(),
-            segmenter: Arc::new(Segmenter::new(&settings.models)),
+            segmenter: Arc::new(Segmenter::with_runtime(runtime.clone())),
+            styles: Arc::new(StyleModels::new(runtime, &settings.models)),
         }
     }
 }
@@ -154,8 +159,9 @@ impl Provider for LocalProvider {
     ) -> Result<Character> {
         let limits = self.limits;
         let segmenter = self.segmenter.clone();
+        let styles = self.styles.clone();
         self.pool
-            .run(move || character::create_character(&segmenter, &photo, &params, &limits))
+            .run(move || character::create_character(&segmenter, &styles, &photo, &params, &limits))
             .await
     }
 }

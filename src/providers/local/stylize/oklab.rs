@@ -38,6 +38,7 @@ impl LabImage {
         }
     }
 
+    #[cfg(test)]
     pub fn to_rgb(&self) -> RgbImage {
         let width = self.width;
         let raw = rows_from_fn(width * 3, self.height, |y, row| {

@@ -1,7 +1,5 @@
 //! A single-channel `f32` raster and the separable filters the stylisation builds on.
 
-use image::GrayImage;
-
 use super::parallel::{for_each_band, rows_from_fn};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +10,7 @@ pub struct Plane {
 }
 
 impl Plane {
+    #[cfg(test)]
     pub fn filled(width: usize, height: usize, value: f32) -> Self {
         Plane {
             width,
@@ -30,19 +29,6 @@ impl Plane {
             width,
             height,
             data,
-        }
-    }
-
-    /// Grey levels scaled to 0..=1.
-    pub fn from_gray(image: &GrayImage) -> Self {
-        Plane {
-            width: image.width() as usize,
-            height: image.height() as usize,
-            data: image
-                .as_raw()
-                .iter()
-                .map(|&v| f32::from(v) / 255.0)
-                .collect(),
         }
     }
 

@@ -51,21 +51,9 @@ impl Silhouette {
         Some(Silhouette { distance, scale })
     }
 
-    pub fn width(&self) -> usize {
-        self.distance.width
-    }
-
-    pub fn height(&self) -> usize {
-        self.distance.height
-    }
-
+    #[cfg(test)]
     pub fn at(&self, x: usize, y: usize) -> f32 {
         self.distance.at(x, y)
-    }
-
-    /// Anti-aliased coverage of the silhouette grown by `grow` pixels (shrunk if negative).
-    pub fn coverage(&self, x: usize, y: usize, grow: f32) -> f32 {
-        coverage_at(self.at(x, y) - grow)
     }
 
     /// Pixel lengths that scale with the subject.
