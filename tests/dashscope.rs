@@ -8,7 +8,7 @@ mod emulator;
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{TestServer, inline as data, photo_png as png};
 use emulator::{DashScopeEmulator, SubmitScript, TaskScript};
 use imgforge::config::{Secret, Settings};
 use imgforge::proto::v1 as pb;
@@ -19,24 +19,6 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 const IMAGE_EDIT: &str = "wanx2.1-imageedit";
-
-/// A photo-like PNG of `w` × `h`.
-fn png(w: u32, h: u32) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
-    });
-    let mut out = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
-}
-
-fn data(bytes: Vec<u8>) -> Option<pb::ImageInput> {
-    Some(pb::ImageInput {
-        source: Some(pb::image_input::Source::Data(bytes)),
-    })
-}
 
 async fn start(emulator: &DashScopeEmulator) -> TestServer {
     TestServer::start_with(|s| emulator.configure(s, &[])).await
@@ -201,6 +183,17 @@ async fn change_clothes_over_rest_sends_every_garment_to_aitryon() {
     }
 }
 
+/// A subject to put on "a beach", `n` results asked for.
+fn to_a_beach(n: u32) -> pb::ChangeBackgroundRequest {
+    pb::ChangeBackgroundRequest {
+        base_image: data(png(400, 300)),
+        ref_image: data(png(640, 480)),
+        ref_prompt: "a beach".into(),
+        n,
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn change_background_asks_for_n_results_and_keeps_partial_success() {
     let emulator = DashScopeEmulator::start().await;
@@ -211,13 +204,7 @@ async fn change_background_asks_for_n_results_and_keeps_partial_success() {
     let server = start(&emulator).await;
     let reply = editing(&server)
         .await
-        .change_background(pb::ChangeBackgroundRequest {
-            base_image: data(png(400, 300)),
-            ref_image: data(png(640, 480)),
-            ref_prompt: "a beach".into(),
-            n: 3,
-            ..Default::default()
-        })
+        .change_background(to_a_beach(3))
         .await
         .expect("partial success is success")
         .into_inner();
@@ -251,13 +238,7 @@ async fn change_background_without_the_segmentation_model_sends_the_whole_base_a
     .await;
     let reply = editing(&server)
         .await
-        .change_background(pb::ChangeBackgroundRequest {
-            base_image: data(png(400, 300)),
-            ref_image: data(png(640, 480)),
-            ref_prompt: "a beach".into(),
-            n: 1,
-            ..Default::default()
-        })
+        .change_background(to_a_beach(1))
         .await
         .expect("the call works without the local model")
         .into_inner();

@@ -3,16 +3,9 @@
 
 mod common;
 
-use common::{FileServer, TestServer, decode};
+use common::{FileServer, TestServer, decode, inline as input};
 use imgforge::proto::v1 as pb;
-use pb::image_input::Source;
 use pb::image_output::Location;
-
-fn input(bytes: Vec<u8>) -> Option<pb::ImageInput> {
-    Some(pb::ImageInput {
-        source: Some(Source::Data(bytes)),
-    })
-}
 
 fn data_of(image: &pb::ImageOutput) -> Vec<u8> {
     match &image.location {
@@ -316,11 +309,12 @@ async fn rest_create_character_refuses_gifs_and_photos_without_a_person() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn grpc_create_character_fits_large_photos_inside_1024() {
-    let photo = photo!("large_4000x3000.jpg");
-    let server = server_with_models!();
-    let reply = pb::character_service_client::CharacterServiceClient::new(server.channel().await)
+/// A `cartoon` character of `photo` through gRPC.
+async fn cartoon_character(
+    server: &TestServer,
+    photo: Vec<u8>,
+) -> Result<pb::CreateCharacterResponse, tonic::Status> {
+    pb::character_service_client::CharacterServiceClient::new(server.channel().await)
         .max_decoding_message_size(64 << 20)
         .create_character(pb::CreateCharacterRequest {
             photo: input(photo),
@@ -328,8 +322,16 @@ async fn grpc_create_character_fits_large_photos_inside_1024() {
             output: None,
         })
         .await
-        .expect("create character succeeds")
-        .into_inner();
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn grpc_create_character_fits_large_photos_inside_1024() {
+    let photo = photo!("large_4000x3000.jpg");
+    let server = server_with_models!();
+    let reply = cartoon_character(&server, photo)
+        .await
+        .expect("create character succeeds");
     assert_eq!(reply.provider, "local");
     let image = reply.image.unwrap();
     assert_eq!((image.width, image.height), (1024, 768));
@@ -345,15 +347,7 @@ async fn character_with_style_model(
 ) -> Option<Result<pb::CreateCharacterResponse, tonic::Status>> {
     let photo = common::testdata("astronaut.png")?;
     let server = TestServer::with_models(|s| s.models.style.cartoon = style_model).await?;
-    let reply = pb::character_service_client::CharacterServiceClient::new(server.channel().await)
-        .max_decoding_message_size(64 << 20)
-        .create_character(pb::CreateCharacterRequest {
-            photo: input(photo),
-            style_preset: pb::StylePreset::Cartoon as i32,
-            output: None,
-        })
-        .await
-        .map(tonic::Response::into_inner);
+    let reply = cartoon_character(&server, photo).await;
     server.stop().await;
     Some(reply)
 }

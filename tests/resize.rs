@@ -4,16 +4,9 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{FileServer, TestServer, decode};
+use common::{FileServer, TestServer, decode, inline as input};
 use imgforge::proto::v1 as pb;
-use pb::image_input::Source;
 use pb::image_output::Location;
-
-fn input(bytes: Vec<u8>) -> Option<pb::ImageInput> {
-    Some(pb::ImageInput {
-        source: Some(Source::Data(bytes)),
-    })
-}
 
 /// Servers whose URL fetcher may reach the loopback file server.
 async fn server_trusting_loopback() -> TestServer {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::TestServer;
+use common::{TestServer, inline as data, photo_png as png};
 use dashscope::DashScopeEmulator;
 use imgforge::config::{BlobStoreSettings, Delivery, S3Settings, Secret, Settings};
 use imgforge::proto::v1 as pb;
@@ -23,24 +23,6 @@ use s3::{Auth, BUCKET, Fault, S3Emulator};
 
 const PREFIX: &str = "it";
 const TTL_SECS: u64 = 600;
-
-/// A photo-like PNG of `w` × `h`.
-fn png(w: u32, h: u32) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
-    });
-    let mut out = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
-}
-
-fn data(bytes: Vec<u8>) -> Option<pb::ImageInput> {
-    Some(pb::ImageInput {
-        source: Some(pb::image_input::Source::Data(bytes)),
-    })
-}
 
 /// The emulator's bucket, short timeouts and a small retry budget.
 fn bucket(emulator: &S3Emulator) -> S3Settings {

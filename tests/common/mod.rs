@@ -268,6 +268,25 @@ pub async fn result_bytes(http: &reqwest::Client, url: &str) -> Vec<u8> {
     res.bytes().await.expect("result body").to_vec()
 }
 
+/// A photo-like PNG of `w` × `h`: every pixel differs from its neighbours, so codecs and
+/// providers see real content rather than a flat fill.
+pub fn photo_png(w: u32, h: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    encode(
+        &image::DynamicImage::ImageRgb8(image),
+        image::ImageFormat::Png,
+    )
+}
+
+/// An image input carrying `bytes` inline.
+pub fn inline(bytes: Vec<u8>) -> Option<imgforge::proto::v1::ImageInput> {
+    Some(imgforge::proto::v1::ImageInput {
+        source: Some(imgforge::proto::v1::image_input::Source::Data(bytes)),
+    })
+}
+
 /// `image` encoded as `format`.
 pub fn encode(image: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     let mut out = Vec::new();
