@@ -268,7 +268,8 @@ impl Provider for DashScopeProvider {
         let mut notes = Vec::new();
         // Background generation keeps what is opaque in base_image_url: give it the subject.
         let cut_out = settings.cutout_subject && self.local.supports(Operation::RemoveBackground);
-        if cut_out && !self.local.is_ready(Operation::RemoveBackground) {
+        let can_cut_out = cut_out && self.local.is_ready(Operation::RemoveBackground);
+        if cut_out && !can_cut_out {
             // As for characters: the call still works, on the whole picture, and says so.
             tracing::warn!(
                 model,
@@ -279,7 +280,7 @@ impl Provider for DashScopeProvider {
                  subject out is not installed (models.dir)"
             ));
         }
-        let subject = if cut_out && self.local.is_ready(Operation::RemoveBackground) {
+        let subject = if can_cut_out {
             let cutout = self
                 .local
                 .remove_background(base, RemoveBackgroundParams::default())

@@ -18,6 +18,8 @@ pub fn create_character(
     params: &CreateCharacterParams,
     limits: &ImageLimits,
 ) -> Result<Character> {
+    // Before any work: a configured style model that is missing fails the call anyway.
+    let model = styles.for_preset(params.preset)?;
     let rgb = media::decode(&photo.bytes, limits)?.1.to_rgb8();
     let mask = segmenter.mask(&rgb, None)?;
     let confident = mask.pixels().filter(|p| p.0[0] >= 128).count();
@@ -34,7 +36,6 @@ pub fn create_character(
         StylePreset::Cartoon => stylize::StylePreset::Cartoon,
         StylePreset::Watercolor => stylize::StylePreset::Watercolor,
     };
-    let model = styles.for_preset(params.preset)?;
     let mut notes = Vec::new();
     if let Some(model) = &model {
         notes.push(format!(

@@ -50,6 +50,7 @@ impl StylePreset {
 /// An operator-installed style model (an ONNX image-to-image network, say).
 pub trait StyleModel: Send + Sync {
     fn name(&self) -> &str;
+    /// The painting of `image`; its errors name the model, so callers pass them on as they are.
     fn apply(&self, image: &RgbImage) -> Result<RgbImage>;
 }
 

@@ -37,10 +37,7 @@ pub fn from_model(
     image: &RgbImage,
     silhouette: &Silhouette,
 ) -> Result<Painted> {
-    let styled = model.apply(image).map_err(|e| {
-        let message = format!("style model {} failed: {}", model.name(), e.message);
-        Error { message, ..e }
-    })?;
+    let styled = model.apply(image)?;
     if styled.width() == 0 || styled.height() == 0 {
         return Err(Error::internal(format!(
             "style model {} returned an empty image",
