@@ -201,7 +201,16 @@ impl From<Error> for tonic::Status {
             metadata.insert("provider".to_owned(), provider.clone());
         }
         details.set_error_info(err.code.name(), "imgforge", metadata);
-        tonic::Status::with_error_details(err.code.grpc(), err.message, details)
+        if let Some(wait) = err.retry_after {
+            details.set_retry_info(Some(wait));
+        }
+        let mut status = tonic::Status::with_error_details(err.code.grpc(), err.message, details);
+        if let Some(wait) = err.retry_after {
+            // Plain metadata as well, for clients that do not decode the rich details.
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            status.metadata_mut().insert("retry-after", secs.into());
+        }
+        status
     }
 }
 

@@ -1,11 +1,24 @@
+use std::time::Duration;
+
 use clap::Parser;
 
 use imgforge::cli::{Cli, Command};
 use imgforge::config::{DEFAULTS_TOML, Settings};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// How long leftover work may take to notice the runtime is going away once the grace period
+/// is over; blocking image jobs still running then are abandoned with the process.
+const ABANDON_AFTER: Duration = Duration::from_millis(500);
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(run(Cli::parse()));
+    // Dropping the runtime would wait for every blocking thread, i.e. for CPU work the grace
+    // period already gave up on.
+    runtime.shutdown_timeout(ABANDON_AFTER);
+    result
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref(), &cli.command.overrides())?;
     match cli.command {
         Command::Config { defaults: true } => print!("{DEFAULTS_TOML}"),
@@ -18,7 +31,9 @@ async fn main() -> anyhow::Result<()> {
             let token = server.shutdown_token();
             tokio::spawn(async move {
                 imgforge::server::termination_signal().await;
-                tracing::info!("shutdown requested; draining requests in flight");
+                tracing::info!(
+                    "shutdown requested; health is NOT_SERVING, draining requests in flight"
+                );
                 token.cancel();
             });
             server.wait().await?;

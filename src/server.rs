@@ -1,4 +1,13 @@
 //! Runs the tonic server and the HTTP bridge side by side, and drains both on shutdown.
+//!
+//! Neither transport limits concurrency around whole requests: bodies are received without
+//! holding anything, and local CPU work is admitted per lane where it starts
+//! ([`crate::providers::admission`]). Here are the connection-level bounds instead: a cap per
+//! listener, header, body and idle timeouts, and HTTP/2 settings.
+
+mod body_deadline;
+mod bridge;
+mod listener;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,7 +15,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tower_http::trace::TraceLayer;
@@ -70,9 +78,10 @@ impl RunningServer {
 /// Binds both listeners and starts serving; port 0 picks free ports (see the returned addresses).
 pub async fn start(mut settings: Settings) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
-    let limit = Arc::new(tokio::sync::Semaphore::new(
-        settings.server.concurrency_limit,
-    ));
+    let limits = listener::ConnectionLimits {
+        max_connections: listener::fit_to_open_files(settings.server.max_connections, 2),
+        idle_timeout: Duration::from_secs(settings.server.idle_timeout_secs),
+    };
 
     let grpc_listener = TcpListener::bind(settings.server.grpc_addr)
         .await
@@ -91,16 +100,25 @@ pub async fn start(mut settings: Settings) -> anyhow::Result<RunningServer> {
         grpc_listener,
         engine.clone(),
         settings.clone(),
-        limit.clone(),
+        limits,
         shutdown.clone(),
     ));
-    let router = crate::http::router(engine, &settings, limit);
+    let body_timeout = Duration::from_secs(settings.server.body_read_timeout_secs);
+    let router =
+        crate::http::router(engine, &settings, shutdown.clone()).layer(axum::middleware::from_fn(
+            move |request, next| bridge::body_deadline(body_timeout, request, next),
+        ));
     let http_shutdown = shutdown.clone();
+    let server_settings = settings.server.clone();
     let http_task = tokio::spawn(async move {
-        axum::serve(http_listener, router)
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await
-            .map_err(anyhow::Error::from)
+        bridge::serve(
+            http_listener,
+            router,
+            &server_settings,
+            limits,
+            http_shutdown,
+        )
+        .await
     });
     tracing::info!(%grpc_addr, %http_addr, "imgforge serving");
     Ok(RunningServer {
@@ -116,7 +134,7 @@ async fn serve_grpc(
     listener: TcpListener,
     engine: Arc<Engine>,
     settings: Settings,
-    limit: Arc<tokio::sync::Semaphore>,
+    limits: listener::ConnectionLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -133,14 +151,22 @@ async fn serve_grpc(
 
     let max = settings.server.max_message_bytes;
     let apis = Apis { engine };
+    let server = &settings.server;
+    let http2 = &server.http2;
+    let body_timeout = Duration::from_secs(server.body_read_timeout_secs);
     Server::builder()
-        .timeout(Duration::from_secs(settings.server.request_timeout_secs))
+        .timeout(Duration::from_secs(server.request_timeout_secs))
+        .max_concurrent_streams(http2.max_concurrent_streams)
+        .initial_stream_window_size(http2.stream_window_bytes)
+        .initial_connection_window_size(http2.connection_window_bytes)
+        .http2_keepalive_interval(Some(Duration::from_secs(http2.keepalive_interval_secs)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(http2.keepalive_timeout_secs)))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(TraceLayer::new_for_grpc())
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
-                    limit,
-                )),
+                .map_request(move |request: http::Request<tonic::body::Body>| {
+                    with_body_deadline(request, body_timeout)
+                }),
         )
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -170,11 +196,29 @@ async fn serve_grpc(
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            shutdown.cancelled().await
+        .serve_with_incoming_shutdown(listener::incoming(listener, limits, "grpc"), async move {
+            shutdown.cancelled().await;
+            // Before the drain starts, so load balancers stop sending new calls while
+            // the ones in flight finish.
+            grpc::report_not_serving(&health_reporter).await;
         })
         .await?;
     Ok(())
+}
+
+/// The body-read timeout on gRPC calls. Reflection is a long-lived bidirectional stream whose
+/// request body legitimately stays open, so it is left alone.
+fn with_body_deadline(
+    request: http::Request<tonic::body::Body>,
+    timeout: Duration,
+) -> http::Request<tonic::body::Body> {
+    if request.uri().path().starts_with("/grpc.reflection.") {
+        return request;
+    }
+    let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    request.map(|body| {
+        tonic::body::Body::new(body_deadline::DeadlineBody::new(body, timeout, expired))
+    })
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

@@ -65,10 +65,59 @@ pub struct ServerSettings {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub request_timeout_secs: u64,
-    pub concurrency_limit: usize,
     pub max_message_bytes: usize,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Open connections per listener; more are closed as soon as they are accepted. Lowered
+    /// at start to fit the process's open-files limit.
+    pub max_connections: usize,
+    /// An HTTP/1 request's headers must arrive within this time (also the keep-alive idle
+    /// time between requests).
+    pub header_read_timeout_secs: u64,
+    /// A request's body must be complete within this time after its headers.
+    pub body_read_timeout_secs: u64,
+    /// A connection with no request running and no byte read or written for this long is
+    /// closed.
+    pub idle_timeout_secs: u64,
+    pub http2: Http2Settings,
+    pub lanes: LaneSettings,
+}
+
+/// HTTP/2 settings of both listeners, chosen so one client cannot pin the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http2Settings {
+    /// Streams one connection may have open at once; the client queues the rest.
+    pub max_concurrent_streams: u32,
+    /// Flow-control window of one stream and of a whole connection: bytes a client may send
+    /// before the server has read them.
+    pub stream_window_bytes: u32,
+    pub connection_window_bytes: u32,
+    /// Pings find dead peers: a ping unanswered within the timeout closes the connection.
+    pub keepalive_interval_secs: u64,
+    pub keepalive_timeout_secs: u64,
+}
+
+/// Admission of local CPU work, per class of operation. A request takes a slot of its lane
+/// only once its inputs are complete and checked, and only while it computes locally.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneSettings {
+    /// Resize and convert: short jobs.
+    pub utility: LaneLimits,
+    /// Segmentation, compositing, stylisation: long jobs that must not delay the short ones.
+    pub heavy: LaneLimits,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneLimits {
+    /// Jobs of the lane running at once.
+    pub concurrency: usize,
+    /// Jobs waiting for a slot; one more is refused with RESOURCE_EXHAUSTED at once.
+    pub queue: usize,
+    /// Longest wait for a slot before RESOURCE_EXHAUSTED.
+    pub queue_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,8 +243,25 @@ impl Settings {
         if self.server.max_message_bytes == 0 || self.server.max_body_bytes == 0 {
             anyhow::bail!("server.max_message_bytes and server.max_body_bytes must be positive");
         }
-        if self.server.concurrency_limit == 0 {
-            anyhow::bail!("server.concurrency_limit must be positive");
+        for (name, lane) in [
+            ("utility", self.server.lanes.utility),
+            ("heavy", self.server.lanes.heavy),
+        ] {
+            if lane.concurrency == 0 {
+                anyhow::bail!("server.lanes.{name}.concurrency must be positive");
+            }
+        }
+        if self.server.max_connections == 0 {
+            anyhow::bail!("server.max_connections must be positive");
+        }
+        if self.server.header_read_timeout_secs == 0
+            || self.server.body_read_timeout_secs == 0
+            || self.server.idle_timeout_secs == 0
+        {
+            anyhow::bail!(
+                "server.header_read_timeout_secs, body_read_timeout_secs and idle_timeout_secs \
+                 must be positive"
+            );
         }
         self.blob_store.validate()?;
         self.models.style.validate()?;

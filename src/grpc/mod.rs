@@ -97,6 +97,18 @@ pub async fn report_health(reporter: &HealthReporter, engine: &Engine) {
     }
 }
 
+/// Shutdown has begun: every service, and the server as a whole, is NOT_SERVING at once.
+pub async fn report_not_serving(reporter: &HealthReporter) {
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    for (name, _) in services() {
+        reporter
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
+}
+
 /// Shared by the services: the engine plus per-service construction.
 pub struct Apis {
     pub engine: Arc<Engine>,

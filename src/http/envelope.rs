@@ -42,6 +42,26 @@ impl Envelope {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // An overloaded server answers 429 with Retry-After on every path, whatever the seed
+        // says about statuses: clients and proxies must see backpressure as backpressure.
+        let retry_after = (self.error.code == ErrorCode::ResourceExhausted).then(|| {
+            self.error
+                .retry_after
+                .map_or(1, |wait| wait.as_secs_f64().ceil().max(1.0) as u64)
+        });
+        let mut response = self.body_response();
+        if let Some(secs) = retry_after {
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    fn body_response(self) -> Response {
         let ApiError { envelope, error } = self;
         let status = error.code.http();
         if status.is_server_error() {

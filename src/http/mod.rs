@@ -16,6 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -31,11 +32,9 @@ pub struct AppState {
     pub max_body_bytes: usize,
 }
 
-pub fn router(
-    engine: Arc<Engine>,
-    settings: &Settings,
-    limit: Arc<tokio::sync::Semaphore>,
-) -> Router {
+/// The bridge's routes. `shutdown` turns `/healthz` to 503 as soon as the server starts to
+/// drain.
+pub fn router(engine: Arc<Engine>, settings: &Settings, shutdown: CancellationToken) -> Router {
     let state = AppState {
         engine,
         max_body_bytes: settings.server.max_body_bytes,
@@ -66,7 +65,7 @@ pub fn router(
         .route("/cloud/aigc_task_create", post(pending::task_create))
         .route("/cloud/aigc_task_query", post(pending::task_query))
         .route("/blobs/{*key}", get(blobs::get_blob))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(move || healthz(shutdown.clone())))
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
         .layer(
             ServiceBuilder::new()
@@ -74,10 +73,15 @@ pub fn router(
                 .layer(TimeoutLayer::with_status_code(
                     http::StatusCode::GATEWAY_TIMEOUT,
                     Duration::from_secs(settings.server.request_timeout_secs),
-                ))
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
-                    limit,
                 )),
         )
         .with_state(state)
+}
+
+async fn healthz(shutdown: CancellationToken) -> (http::StatusCode, &'static str) {
+    if shutdown.is_cancelled() {
+        (http::StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else {
+        (http::StatusCode::OK, "ok")
+    }
 }

@@ -4,6 +4,7 @@
 //! default method, which answers `Unimplemented`. The engine asks [`Provider::supports`]
 //! before calling, so the defaults are a safety net, not a routing mechanism.
 
+pub mod admission;
 pub mod aliyun_vision;
 mod context;
 pub mod dashscope;

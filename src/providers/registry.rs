@@ -7,7 +7,9 @@ use crate::config::Settings;
 use crate::domain::Operation;
 use crate::error::Result;
 use crate::providers::local::LocalProvider;
-use crate::providers::{Provider, ProviderContext, aliyun_vision, dashscope, resilience};
+use crate::providers::{
+    Provider, ProviderContext, admission, aliyun_vision, dashscope, resilience,
+};
 use crate::store::BlobStore;
 
 /// Every provider name configuration may use in a chain.
@@ -44,7 +46,9 @@ pub struct ProviderChain {
 impl ProviderRegistry {
     /// Builds every provider some chain names (and `local`, always), once each.
     pub fn from_settings(settings: &Settings, blobs: BlobStore) -> anyhow::Result<Self> {
-        let local: Arc<dyn Provider> = Arc::new(LocalProvider::new(settings));
+        // Every local job, including the local steps of remote operations, passes admission.
+        let lanes = Arc::new(admission::Lanes::new(&settings.server.lanes));
+        let local = admission::Admitted::wrap(Arc::new(LocalProvider::new(settings)), lanes);
         let context = ProviderContext::new(settings, blobs, local)?;
         let mut providers: BTreeMap<&'static str, Arc<dyn Provider>> = BTreeMap::new();
         let local = build("local", &context)?;
