@@ -67,7 +67,7 @@ async fn stalled_upload(addr: std::net::SocketAddr) -> TcpStream {
         "POST /utils/photo_resize HTTP/1.1\r\nHost: {addr}\r\n\
          Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 1000000\r\n\r\n\
          --XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\
-         Content-Type: image/png\r\n\r\n\x89PNG"
+         Content-Type: image/png\r\n\r\nPNG"
     );
     socket.write_all(head.as_bytes()).await.expect("sends");
     socket
@@ -76,8 +76,11 @@ async fn stalled_upload(addr: std::net::SocketAddr) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_uploads_shut_out_neither_health_nor_other_calls() {
     let server = TestServer::start_with(|s| s.server.body_read_timeout_secs = 3).await;
-    let http_addr: std::net::SocketAddr =
-        server.http_base.trim_start_matches("http://").parse().unwrap();
+    let http_addr: std::net::SocketAddr = server
+        .http_base
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
     let mut stalled = Vec::new();
     for _ in 0..80 {
         stalled.push(stalled_upload(http_addr).await);
@@ -85,10 +88,7 @@ async fn stalled_uploads_shut_out_neither_health_nor_other_calls() {
     let started = Instant::now();
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let health = async {
-        let worst = time_health_until(&server, stopped).await;
-        worst
-    };
+    let health = time_health_until(&server, stopped);
     let calls = async {
         // Real work on both transports while the uploads hang.
         let mut utility = server.utility().await;
@@ -200,8 +200,8 @@ async fn a_full_lane_refuses_with_resource_exhausted_and_retry_after_on_both_tra
     let image = common::photo_png(1200, 900);
     let mut grpc_calls = Vec::new();
     for _ in 0..20 {
-        let mut utility = UtilityServiceClient::new(channel.clone())
-            .max_decoding_message_size(64 << 20);
+        let mut utility =
+            UtilityServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
         let request = pb::ResizeRequest {
             image: common::inline(image.clone()),
             min_dim: Some(1800),
@@ -234,7 +234,10 @@ async fn a_full_lane_refuses_with_resource_exhausted_and_retry_after_on_both_tra
             Ok(_) => completed += 1,
             Err(status) => {
                 assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
-                assert!(status.message().contains("server.lanes.utility"), "{status}");
+                assert!(
+                    status.message().contains("server.lanes.utility"),
+                    "{status}"
+                );
                 assert_eq!(status.metadata().get("retry-after").unwrap(), "2");
                 refused += 1;
             }
