@@ -197,6 +197,11 @@ impl Settings {
         if self.server.concurrency_limit == 0 {
             anyhow::bail!("server.concurrency_limit must be positive");
         }
+        if self.results.url_ttl_secs == 0 {
+            anyhow::bail!(
+                "results.url_ttl_secs must be positive (it is also how long stored blobs live)"
+            );
+        }
         self.blob_store.validate()?;
         self.models.style.validate()?;
         Ok(())

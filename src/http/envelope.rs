@@ -42,7 +42,11 @@ impl Envelope {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let ApiError { envelope, error } = self;
+        let ApiError {
+            envelope,
+            mut error,
+        } = self;
+        error.message = crate::error::bounded(error.message);
         let status = error.code.http();
         if status.is_server_error() {
             tracing::error!(code = error.code.name(), error = %error.message, "request failed");
