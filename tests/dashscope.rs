@@ -704,7 +704,10 @@ async fn text_to_image_works_on_the_legacy_and_the_messages_protocol() {
 async fn running_orphans_keep_their_slot_so_the_next_calls_see_no_quota_429() {
     let emulator = DashScopeEmulator::start().await;
     emulator.limit(IMAGE_EDIT, 100.0, 2);
-    emulator.script(IMAGE_EDIT, TaskScript::RunsFor(Duration::from_millis(1_500)));
+    emulator.script(
+        IMAGE_EDIT,
+        TaskScript::RunsFor(Duration::from_millis(1_500)),
+    );
     let server = TestServer::start_with(|s| {
         emulator.configure(s, &[]);
         s.providers.dashscope.limits.insert(
@@ -730,13 +733,16 @@ async fn running_orphans_keep_their_slot_so_the_next_calls_see_no_quota_429() {
         async move { client.fix(request).await }
     });
     for result in futures::future::join_all(orphans).await {
-        assert_eq!(result.unwrap_err().code(), tonic::Code::DeadlineExceeded);
+        // The client's own deadline answers CANCELLED, the server's DEADLINE_EXCEEDED.
+        let code = result.unwrap_err().code();
+        assert!(
+            matches!(code, tonic::Code::DeadlineExceeded | tonic::Code::Cancelled),
+            "{code:?}"
+        );
     }
     assert_eq!(emulator.submitted().len(), 2);
-    assert!(
-        !emulator.cancels().is_empty(),
-        "the orphans were offered a cancel"
-    );
+    // Both are offered a cancel, which DashScope refuses: they are RUNNING.
+    wait_until(|| emulator.cancels().len() == 2).await;
     // The next ten all succeed, none of them meeting the quota.
     emulator.script(IMAGE_EDIT, TaskScript::RunsFor(Duration::from_millis(200)));
     let calls = (0..10).map(|_| {
@@ -790,10 +796,7 @@ async fn a_throttling_burst_does_not_open_the_circuit() {
     .await;
     let mut client = editing(&server).await;
     for _ in 0..5 {
-        let err = client
-            .fix(fix_request(png(600, 600)))
-            .await
-            .unwrap_err();
+        let err = client.fix(fix_request(png(600, 600))).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
         assert!(!err.message().contains("circuit"), "{}", err.message());
     }

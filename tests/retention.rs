@@ -144,7 +144,11 @@ async fn an_upload_past_its_expiry_is_not_found_before_the_sweep() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
-    assert!(status.message().contains("has expired"), "{}", status.message());
+    assert!(
+        status.message().contains("has expired"),
+        "{}",
+        status.message()
+    );
     let res = server.http.get(&link).send().await.unwrap();
     assert_eq!(res.status(), 404);
     server.stop().await;

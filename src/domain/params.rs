@@ -316,7 +316,10 @@ impl StylePreset {
             Some("watercolor") => Ok(StylePreset::Watercolor),
             Some(other) => Err(Error::invalid(
                 "style_preset",
-                format!("style_preset must be one of default, cartoon, watercolor; got {:?}", crate::redact::echo(other)),
+                format!(
+                    "style_preset must be one of default, cartoon, watercolor; got {:?}",
+                    crate::redact::echo(other)
+                ),
             )),
         }
     }

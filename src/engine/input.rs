@@ -71,9 +71,7 @@ impl InputResolver {
         }
         self.blobs.get_live(&upload_key(id)).await.map_err(|e| {
             if e.code == ErrorCode::NotFound {
-                Error::not_found(format!(
-                    "upload {id} does not exist or has expired"
-                ))
+                Error::not_found(format!("upload {id} does not exist or has expired"))
             } else {
                 // A store that cannot answer says so, rather than passing for a missing
                 // upload.

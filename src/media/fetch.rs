@@ -77,8 +77,8 @@ impl UrlFetcher {
 
     /// Fetches `url` (http or https), refusing forbidden addresses on every hop.
     pub async fn fetch(&self, url: &str) -> Result<Bytes> {
-        let original =
-            Url::parse(url).map_err(|e| invalid(format!("cannot parse URL {:?}: {e}", redact::url(url))))?;
+        let original = Url::parse(url)
+            .map_err(|e| invalid(format!("cannot parse URL {:?}: {e}", redact::url(url))))?;
         // The deadline covers the whole fetch, redirects included, not each request.
         match tokio::time::timeout(self.timeout, self.fetch_following_redirects(&original)).await {
             Ok(result) => result,

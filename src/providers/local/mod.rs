@@ -97,8 +97,9 @@ impl Provider for LocalProvider {
             | Operation::PortraitCreateUserModel
             | Operation::PortraitListStyles
             | Operation::PortraitCreateTask
-            | Operation::PortraitQueryTask => (!self.supports(op))
-                .then(|| format!("the local engine does not implement {op}")),
+            | Operation::PortraitQueryTask => {
+                (!self.supports(op)).then(|| format!("the local engine does not implement {op}"))
+            }
         }
     }
 
