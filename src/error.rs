@@ -121,7 +121,7 @@ impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Error {
             code,
-            message: message.into(),
+            message: bounded(message.into()),
             field: None,
             provider: None,
             retryable: matches!(
@@ -181,6 +181,15 @@ impl Error {
     }
 }
 
+/// A message cut to [`crate::redact::MAX_MESSAGE_CHARS`]: whatever a message quotes, it
+/// never grows past what a gRPC status header and a log line can carry.
+pub fn bounded(message: String) -> String {
+    match crate::redact::truncate(&message, crate::redact::MAX_MESSAGE_CHARS) {
+        std::borrow::Cow::Borrowed(_) => message,
+        std::borrow::Cow::Owned(cut) => cut,
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -190,11 +199,16 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<Error> for tonic::Status {
-    fn from(err: Error) -> Self {
+    fn from(mut err: Error) -> Self {
         use tonic_types::{ErrorDetails, StatusExt};
+        // Code that edits `message` after `Error::new` is bounded here, at the way out.
+        err.message = bounded(err.message);
         let mut details = ErrorDetails::new();
         if let Some(field) = &err.field {
-            details.add_bad_request_violation(field.clone(), err.message.clone());
+            details.add_bad_request_violation(
+                crate::redact::echo(field).into_owned(),
+                err.message.clone(),
+            );
         }
         let mut metadata = std::collections::HashMap::new();
         if let Some(provider) = &err.provider {
@@ -241,6 +255,14 @@ mod tests {
             assert!(row.http.is_client_error() || row.http.is_server_error());
             assert_ne!(row.grpc, tonic::Code::Ok);
         }
+    }
+
+    #[test]
+    fn long_messages_are_bounded_in_the_status() {
+        let huge = format!("bad value {}", "x".repeat(1 << 20));
+        let status: tonic::Status = Error::invalid("min_dim", huge).into();
+        assert!(status.message().len() < 2 * crate::redact::MAX_MESSAGE_CHARS);
+        assert!(status.message().ends_with("more bytes)"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod models;
 pub mod process;
 pub mod proto;
 pub mod providers;
+pub mod redact;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -95,6 +95,11 @@ pub async fn start(mut settings: Settings) -> anyhow::Result<RunningServer> {
     settings.server.grpc_addr = grpc_addr;
     settings.server.http_addr = http_addr;
     let engine = Engine::from_settings(&settings)?;
+    crate::store::sweeper::spawn(
+        engine.blobs().clone(),
+        Duration::from_secs(settings.blob_store.sweep_interval_secs),
+        shutdown.clone(),
+    );
 
     let grpc_task = tokio::spawn(serve_grpc(
         grpc_listener,

@@ -696,3 +696,176 @@ async fn text_to_image_works_on_the_legacy_and_the_messages_protocol() {
         assert_eq!(sent.body["parameters"]["size"], "768*1024");
     }
 }
+
+/// Issue 9: a task already RUNNING when its caller's deadline passes cannot be cancelled
+/// (DashScope cancels PENDING tasks only). Its concurrency slot must stay taken until the
+/// task ends, or the next submits exceed the quota and meet `Throttling.RateQuota`.
+#[tokio::test]
+async fn running_orphans_keep_their_slot_so_the_next_calls_see_no_quota_429() {
+    let emulator = DashScopeEmulator::start().await;
+    emulator.limit(IMAGE_EDIT, 100.0, 2);
+    emulator.script(
+        IMAGE_EDIT,
+        TaskScript::RunsFor(Duration::from_millis(1_500)),
+    );
+    let server = TestServer::start_with(|s| {
+        emulator.configure(s, &[]);
+        s.providers.dashscope.limits.insert(
+            IMAGE_EDIT.to_owned(),
+            ModelLimits {
+                submit_rps: 100.0,
+                concurrency: 2,
+            },
+        );
+        // A quota 429 would reach the caller: no retry may hide it.
+        s.providers.resilience.max_attempts = 1;
+        s.providers.resilience.timeout_secs = 60;
+        s.server.request_timeout_secs = 60;
+    })
+    .await;
+    let client = editing(&server).await;
+    let image = png(600, 600);
+    // Two callers give up while their tasks run.
+    let orphans = (0..2).map(|_| {
+        let mut client = client.clone();
+        let mut request = tonic::Request::new(fix_request(image.clone()));
+        request.set_timeout(Duration::from_millis(500));
+        async move { client.fix(request).await }
+    });
+    for result in futures::future::join_all(orphans).await {
+        // The client's own deadline answers CANCELLED, the server's DEADLINE_EXCEEDED.
+        let code = result.unwrap_err().code();
+        assert!(
+            matches!(code, tonic::Code::DeadlineExceeded | tonic::Code::Cancelled),
+            "{code:?}"
+        );
+    }
+    assert_eq!(emulator.submitted().len(), 2);
+    // Both are offered a cancel, which DashScope refuses: they are RUNNING.
+    wait_until(|| emulator.cancels().len() == 2).await;
+    // The next ten all succeed, none of them meeting the quota.
+    emulator.script(IMAGE_EDIT, TaskScript::RunsFor(Duration::from_millis(200)));
+    let calls = (0..10).map(|_| {
+        let mut client = client.clone();
+        let image = image.clone();
+        async move { client.fix(fix_request(image)).await }
+    });
+    let failures: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert_eq!(emulator.throttled(), 0, "dashscope answered a quota 429");
+    assert_eq!(emulator.submitted().len(), 12);
+    assert!(emulator.max_running(IMAGE_EDIT) <= 2);
+    server.stop().await;
+}
+
+/// Issue 9: throttling is backpressure. A burst of `Throttling.RateQuota` answers (a shared
+/// account quota) must not open the circuit, or queued callers fail fast afterwards.
+#[tokio::test]
+async fn a_throttling_burst_does_not_open_the_circuit() {
+    let emulator = DashScopeEmulator::start().await;
+    let throttle = |code: &str| SubmitScript::Error {
+        status: 429,
+        code: code.into(),
+        retry_after: None,
+    };
+    emulator.script_submits(
+        IMAGE_EDIT,
+        vec![
+            throttle("Throttling.RateQuota"),
+            throttle("Throttling.AllocationQuota"),
+            throttle("Throttling.RateQuota"),
+            throttle("Throttling"),
+            throttle("Throttling.RateQuota"),
+        ],
+    );
+    let server = TestServer::start_with(|s| {
+        emulator.configure(s, &[]);
+        s.providers.resilience.max_attempts = 1;
+        s.providers.resilience.circuit_failures = 2;
+        s.providers.resilience.circuit_open_secs = 600;
+    })
+    .await;
+    let mut client = editing(&server).await;
+    for _ in 0..5 {
+        let err = client.fix(fix_request(png(600, 600))).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+        assert!(!err.message().contains("circuit"), "{}", err.message());
+    }
+    // Five throttled calls in a row, with a threshold of two: the circuit is still closed.
+    client
+        .fix(fix_request(png(600, 600)))
+        .await
+        .expect("the circuit stayed closed");
+    server.stop().await;
+}
+
+/// Throttling is retried with backoff, honouring `Retry-After`, `AllocationQuota` included.
+#[tokio::test]
+async fn allocation_quota_throttling_is_retried() {
+    let emulator = DashScopeEmulator::start().await;
+    emulator.script_submits(
+        IMAGE_EDIT,
+        vec![SubmitScript::Error {
+            status: 429,
+            code: "Throttling.AllocationQuota".into(),
+            retry_after: Some(1),
+        }],
+    );
+    let server = start(&emulator).await;
+    let started = Instant::now();
+    editing(&server)
+        .await
+        .fix(fix_request(png(600, 600)))
+        .await
+        .expect("the retry succeeds");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(emulator.submitted().len(), 1);
+    server.stop().await;
+}
+
+/// Seed 000's `/create-character` reply carries `character_image_oss_url` beside
+/// `character_image_url`, inline delivery included: the stored result's link.
+#[tokio::test]
+async fn rest_create_character_answers_with_the_oss_url_beside_the_inline_image() {
+    let emulator = DashScopeEmulator::start().await;
+    let server = start(&emulator).await;
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "photo",
+            reqwest::multipart::Part::bytes(png(600, 800)).file_name("me.png"),
+        )
+        .text("style_preset", "cartoon");
+    let res = server
+        .http
+        .post(server.url("/create-character"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], 0, "{body}");
+    let message = &body["message"];
+    let inline = message["character_image_url"].as_str().unwrap();
+    assert!(inline.starts_with("data:image/"), "{inline:.40}");
+    assert_eq!(message["character_image_base64"].as_str(), Some(inline));
+    let oss_url = message["character_image_oss_url"]
+        .as_str()
+        .expect("character_image_oss_url is present");
+    let fetched = server.http.get(oss_url).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(
+        common::decode(&fetched.bytes().await.unwrap()),
+        common::decode(&common::data_uri_bytes(inline))
+    );
+    server.stop().await;
+}

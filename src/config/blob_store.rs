@@ -23,6 +23,14 @@ pub struct BlobStoreSettings {
     /// The bucket of the `s3` store.
     #[serde(default)]
     pub s3: S3Settings,
+    /// How often the sweeper deletes expired blobs of the `local` and `memory` stores (it
+    /// also runs once at start). The `s3` store relies on the bucket's lifecycle rule.
+    #[serde(default = "default_sweep_interval_secs")]
+    pub sweep_interval_secs: u64,
+}
+
+fn default_sweep_interval_secs() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +54,7 @@ impl BlobStoreSettings {
             kind: BlobStoreKind::Local,
             path: path.into(),
             s3: S3Settings::default(),
+            sweep_interval_secs: default_sweep_interval_secs(),
         }
     }
 
@@ -54,6 +63,7 @@ impl BlobStoreSettings {
             kind: BlobStoreKind::Memory,
             path: default_path(),
             s3: S3Settings::default(),
+            sweep_interval_secs: default_sweep_interval_secs(),
         }
     }
 
@@ -62,12 +72,16 @@ impl BlobStoreSettings {
             kind: BlobStoreKind::S3,
             path: default_path(),
             s3,
+            sweep_interval_secs: default_sweep_interval_secs(),
         }
     }
 
     /// Checks the settings of the configured kind only: an unused `[blob_store.s3]` may stay
     /// empty.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.sweep_interval_secs == 0 {
+            anyhow::bail!("blob_store.sweep_interval_secs must be positive");
+        }
         match self.kind {
             BlobStoreKind::Local => {
                 if self.path.as_os_str().is_empty() {
@@ -143,7 +157,7 @@ impl Default for S3Settings {
             session_token: Secret::default(),
             addressing: Addressing::Path,
             key_prefix: String::new(),
-            presigned_url_ttl_secs: 3600,
+            presigned_url_ttl_secs: 1800,
             request_timeout_secs: 30,
             connect_timeout_secs: 5,
             max_retries: 3,

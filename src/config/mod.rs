@@ -263,6 +263,11 @@ impl Settings {
                  must be positive"
             );
         }
+        if self.results.url_ttl_secs == 0 {
+            anyhow::bail!(
+                "results.url_ttl_secs must be positive (it is also how long stored blobs live)"
+            );
+        }
         self.blob_store.validate()?;
         self.models.style.validate()?;
         Ok(())

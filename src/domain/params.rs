@@ -205,7 +205,8 @@ pub fn parse_color(field: &str, text: &str) -> Result<[u8; 4]> {
         Error::invalid(
             field,
             format!(
-                "{field} must be #RRGGBB, #RRGGBBAA or white/black/gray/transparent; got {text:?}"
+                "{field} must be #RRGGBB, #RRGGBBAA or white/black/gray/transparent; got {:?}",
+                crate::redact::echo(text)
             ),
         )
     };
@@ -315,7 +316,10 @@ impl StylePreset {
             Some("watercolor") => Ok(StylePreset::Watercolor),
             Some(other) => Err(Error::invalid(
                 "style_preset",
-                format!("style_preset must be one of default, cartoon, watercolor; got {other:?}"),
+                format!(
+                    "style_preset must be one of default, cartoon, watercolor; got {:?}",
+                    crate::redact::echo(other)
+                ),
             )),
         }
     }

@@ -66,10 +66,10 @@ impl InputResolver {
         if !valid {
             return Err(Error::invalid(
                 "upload_id",
-                format!("upload id {id:?} is not a valid id"),
+                format!("upload id {:?} is not a valid id", crate::redact::echo(id)),
             ));
         }
-        self.blobs.get(&upload_key(id)).await.map_err(|e| {
+        self.blobs.get_live(&upload_key(id)).await.map_err(|e| {
             if e.code == ErrorCode::NotFound {
                 Error::not_found(format!("upload {id} does not exist or has expired"))
             } else {

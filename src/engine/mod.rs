@@ -1,7 +1,7 @@
 //! The single entry point both transports call: resolves inputs, routes an operation through
 //! its provider chain with fallback, and delivers results.
 
-mod delivery;
+pub mod delivery;
 mod input;
 mod preprocess;
 
@@ -216,8 +216,11 @@ impl Engine {
 
     async fn stored_conversion(&self, prefix: &str) -> Result<Option<Vec<DeliveredImage>>> {
         let manifest = format!("{prefix}/manifest");
-        if !self.blobs.exists(&manifest).await? {
-            return Ok(None);
+        // A conversion past half its life is made again, which restarts its clock: a reused
+        // one would hand out links that die (with their files) soon after.
+        match self.blobs.remaining_life(&manifest).await? {
+            Some(left) if left >= self.blobs.ttl() / 2 => {}
+            Some(_) | None => return Ok(None),
         }
         let count: usize = String::from_utf8_lossy(&self.blobs.get(&manifest).await?)
             .trim()
@@ -226,9 +229,16 @@ impl Engine {
         let mut images = Vec::with_capacity(count);
         for index in 0..count {
             let key = format!("{prefix}/{index:04}.png");
-            let bytes = self.blobs.get(&key).await?;
+            let Some(link) = self.blobs.link_to_stored(&key).await? else {
+                return Ok(None);
+            };
+            let bytes = match self.blobs.get(&key).await {
+                Ok(bytes) => bytes,
+                // Swept meanwhile: convert again.
+                Err(e) if e.code == crate::error::ErrorCode::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
             let (_, width, height) = crate::media::probe(&bytes, &self.inputs.limits)?;
-            let link = self.blobs.signed_url(&key).await?;
             images.push(DeliveredImage {
                 image: crate::domain::EncodedImage {
                     bytes,

@@ -27,7 +27,10 @@ pub async fn get_blob(
     };
     let blobs = state.engine.blobs();
     blobs.verify(&key, expires, &sig).map_err(fail)?;
-    let bytes = blobs.get(&key).await.map_err(fail)?;
+    let bytes = blobs.get_live(&key).await.map_err(fail)?;
+    // A cache keeps the bytes no longer than the link lives.
+    let left = expires.saturating_sub(crate::store::signing::unix_now());
+    let cache_control = format!("private, max-age={left}");
     let media_type = key
         .rsplit_once('.')
         .and_then(|(_, ext)| ImageFormat::from_extension(ext))
@@ -35,7 +38,7 @@ pub async fn get_blob(
     Ok((
         [
             (header::CONTENT_TYPE, media_type),
-            (header::CACHE_CONTROL, "private, max-age=3600"),
+            (header::CACHE_CONTROL, cache_control.as_str()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         bytes,

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 
+use crate::config::Delivery;
 use crate::domain::ImageSource;
 use crate::domain::params::{CreateCharacterParams, OutputSpec, StylePreset};
 use crate::error::Error;
@@ -59,13 +60,24 @@ pub async fn create_character(
             character_image_base64: None,
         },
         None => {
+            // Seed 000 answers with the stored object's link beside the inline image; the
+            // blob store is imgforge's OSS, so the result goes there too (and expires with
+            // the blob TTL like every stored result).
+            let stored = crate::engine::delivery::deliver(
+                state.engine.blobs(),
+                outcome.image.image.clone(),
+                Delivery::Url,
+                &crate::engine::delivery::result_key(&outcome.image.image),
+            )
+            .await
+            .map_err(fail)?;
             let data = format!(
                 "data:{};base64,{}",
                 outcome.image.image.format.media_type(),
                 BASE64.encode(outcome.image.bytes())
             );
             CharacterMessage {
-                character_image_oss_url: None,
+                character_image_oss_url: stored.url,
                 character_image_url: data.clone(),
                 character_image_base64: Some(data),
             }

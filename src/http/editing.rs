@@ -48,7 +48,10 @@ fn remove_bg_params(body: &JsonBody) -> Result<RemoveBackgroundParams> {
         Some(other) => {
             return Err(Error::invalid(
                 "mode",
-                format!("mode must be cutout, mask or solid; got {other:?}"),
+                format!(
+                    "mode must be cutout, mask or solid; got {:?}",
+                    crate::redact::echo(other)
+                ),
             ));
         }
     };
@@ -59,7 +62,10 @@ fn remove_bg_params(body: &JsonBody) -> Result<RemoveBackgroundParams> {
         Some(other) => {
             return Err(Error::invalid(
                 "refine",
-                format!("refine must be none, guided or matting; got {other:?}"),
+                format!(
+                    "refine must be none, guided or matting; got {:?}",
+                    crate::redact::echo(other)
+                ),
             ));
         }
     };

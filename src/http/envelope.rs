@@ -62,7 +62,11 @@ impl IntoResponse for ApiError {
 
 impl ApiError {
     fn body_response(self) -> Response {
-        let ApiError { envelope, error } = self;
+        let ApiError {
+            envelope,
+            mut error,
+        } = self;
+        error.message = crate::error::bounded(error.message);
         let status = error.code.http();
         if status.is_server_error() {
             tracing::error!(code = error.code.name(), error = %error.message, "request failed");

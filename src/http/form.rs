@@ -121,9 +121,15 @@ impl Form {
 }
 
 fn parse_int(name: &str, value: &str) -> Result<i64> {
-    value
-        .parse::<i64>()
-        .map_err(|_| Error::invalid(name, format!("{name} must be an integer, got {value:?}")))
+    value.parse::<i64>().map_err(|_| {
+        Error::invalid(
+            name,
+            format!(
+                "{name} must be an integer, got {:?}",
+                crate::redact::echo(value)
+            ),
+        )
+    })
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool> {
@@ -132,7 +138,10 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(Error::invalid(
             name,
-            format!("{name} must be true or false, got {value:?}"),
+            format!(
+                "{name} must be true or false, got {:?}",
+                crate::redact::echo(value)
+            ),
         )),
     }
 }

@@ -24,6 +24,7 @@ use url::{Host, Url};
 use crate::config::FetchSettings;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::address_policy::{AddressPolicy, Refusal};
+use crate::redact;
 
 /// Fetches images from http(s) URLs, refusing private, loopback, link-local and other
 /// non-public addresses on every hop. Cheap to clone: clones share one connection pool.
@@ -76,8 +77,8 @@ impl UrlFetcher {
 
     /// Fetches `url` (http or https), refusing forbidden addresses on every hop.
     pub async fn fetch(&self, url: &str) -> Result<Bytes> {
-        let original =
-            Url::parse(url).map_err(|e| invalid(format!("cannot parse URL {url:?}: {e}")))?;
+        let original = Url::parse(url)
+            .map_err(|e| invalid(format!("cannot parse URL {:?}: {e}", redact::url(url))))?;
         // The deadline covers the whole fetch, redirects included, not each request.
         match tokio::time::timeout(self.timeout, self.fetch_following_redirects(&original)).await {
             Ok(result) => result,
@@ -241,19 +242,16 @@ fn redirect_target(response: &reqwest::Response, hop: &Hop<'_>) -> Result<Url> {
     })?;
     hop.url.join(location).map_err(|e| {
         invalid(format!(
-            "{hop} answered HTTP {status} with an invalid Location {location:?}: {e}"
+            "{hop} answered HTTP {status} with an invalid Location {:?}: {e}",
+            redact::url(location)
         ))
     })
 }
 
-/// The URL as shown in messages: credentials removed, so a refused `user:password@` URL does
-/// not echo the password into replies and logs.
-fn redacted(url: &Url) -> Url {
-    let mut url = url.clone();
-    // Both setters fail only for URLs without a host, which carry no credentials anyway.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url
+/// The URL as shown in messages and logs: no credentials, no query (presigned links carry
+/// their signatures there), bounded in length.
+fn redacted(url: &Url) -> String {
+    redact::url_parsed(url)
 }
 
 fn invalid(message: String) -> Error {

@@ -71,6 +71,11 @@ pub trait Provider: Send + Sync + 'static {
         self.supports(op)
     }
 
+    /// Why `op` cannot run right now, in words an operator can act on; `None` when it can.
+    fn unready_reason(&self, op: Operation) -> Option<String> {
+        (!self.is_ready(op)).then(|| format!("provider {} cannot run {op} now", self.name()))
+    }
+
     async fn resize(&self, image: SourceImage, params: ResizeParams) -> Result<EncodedImage> {
         let _ = (image, params);
         Err(unsupported(self.name(), Operation::Resize))

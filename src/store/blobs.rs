@@ -15,6 +15,7 @@ use crate::config::{BlobStoreKind, Settings};
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::s3;
 use crate::store::signing::UrlSigner;
+use crate::store::sweeper;
 
 /// A link to a stored object.
 #[derive(Debug, Clone)]
@@ -36,6 +37,20 @@ pub struct BlobStore {
     name: Arc<str>,
     /// Backstop deadline of one remote operation, retries included.
     deadline: Option<Duration>,
+    /// How expired objects are removed.
+    retention: Retention,
+}
+
+/// Who deletes expired objects.
+#[derive(Clone)]
+enum Retention {
+    /// The sweeper walks this directory.
+    Directory(std::path::PathBuf),
+    /// The sweeper lists the store (process memory).
+    Listing,
+    /// The bucket's lifecycle rule (README, Blob store); imgforge still refuses expired
+    /// links and uploads.
+    Bucket,
 }
 
 /// Where the links handed out for stored objects point.
@@ -51,7 +66,7 @@ impl BlobStore {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let blob_store = &settings.blob_store;
         let signer = UrlSigner::new(settings.results.signing_key.expose());
-        let bridge = |store: Arc<dyn ObjectStore>, name: String| BlobStore {
+        let bridge = |store: Arc<dyn ObjectStore>, name: String, retention| BlobStore {
             store,
             links: Links::Bridge {
                 base_url: settings.public_base_url(),
@@ -61,6 +76,7 @@ impl BlobStore {
             ttl: Duration::from_secs(settings.results.url_ttl_secs),
             name: name.into(),
             deadline: None,
+            retention,
         };
         Ok(match blob_store.kind {
             BlobStoreKind::Local => {
@@ -71,11 +87,13 @@ impl BlobStore {
                 bridge(
                     Arc::new(object_store::local::LocalFileSystem::new_with_prefix(path)?),
                     format!("local blob store at {}", path.display()),
+                    Retention::Directory(path.clone()),
                 )
             }
             BlobStoreKind::Memory => bridge(
                 Arc::new(object_store::memory::InMemory::new()),
                 "memory blob store".to_owned(),
+                Retention::Listing,
             ),
             BlobStoreKind::S3 => {
                 let s3_settings = &blob_store.s3;
@@ -89,6 +107,7 @@ impl BlobStore {
                     ttl: Duration::from_secs(s3_settings.presigned_url_ttl_secs),
                     name: s3_settings.describe().into(),
                     deadline: Some(s3::operation_deadline(s3_settings)),
+                    retention: Retention::Bucket,
                 }
             }
         })
@@ -168,10 +187,59 @@ impl BlobStore {
         }
     }
 
+    /// When `key` expires: its write time plus the TTL. `None` when it does not exist.
+    pub async fn expires_at(&self, key: &str) -> Result<Option<SystemTime>> {
+        let path = self.path(key)?;
+        match self.run("look up", key, self.store.head(&path)).await {
+            Ok(meta) => Ok(Some(SystemTime::from(meta.last_modified) + self.ttl)),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How long `key` has left; `None` when it does not exist or its time is up (the
+    /// sweeper may not have come by yet, but it is as good as gone).
+    pub async fn remaining_life(&self, key: &str) -> Result<Option<Duration>> {
+        Ok(self
+            .expires_at(key)
+            .await?
+            .and_then(|at| at.duration_since(SystemTime::now()).ok())
+            .filter(|left| !left.is_zero()))
+    }
+
+    /// Reads `key` unless its time is up: an expired object is NotFound even before the
+    /// sweeper removes it.
+    pub async fn get_live(&self, key: &str) -> Result<Bytes> {
+        if self.remaining_life(key).await?.is_none() {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!("{key} does not exist or has expired"),
+            ));
+        }
+        self.get(key).await
+    }
+
     /// A link to `key` living the configured TTL: a presigned GET URL of the bucket for the
     /// S3 store, else the bridge's `GET /blobs/<key>?expires=..&sig=..`.
     pub async fn signed_url(&self, key: &str) -> Result<SignedUrl> {
-        let expires_at = SystemTime::now() + self.ttl;
+        self.signed_url_for(key, self.ttl).await
+    }
+
+    /// A link to an object stored earlier, expiring when the object does; `None` when the
+    /// object is gone or expired.
+    pub async fn link_to_stored(&self, key: &str) -> Result<Option<SignedUrl>> {
+        match self.remaining_life(key).await? {
+            // Links count whole seconds; less than one left is as good as expired.
+            Some(left) if left >= Duration::from_secs(1) => {
+                let whole = Duration::from_secs(left.as_secs());
+                self.signed_url_for(key, whole).await.map(Some)
+            }
+            Some(_) | None => Ok(None),
+        }
+    }
+
+    async fn signed_url_for(&self, key: &str, ttl: Duration) -> Result<SignedUrl> {
+        let expires_at = SystemTime::now() + ttl;
         match &self.links {
             Links::Presigned(bucket) => {
                 let path = self.path(key)?;
@@ -179,7 +247,7 @@ impl BlobStore {
                     .run(
                         "sign a link to",
                         key,
-                        bucket.signed_url(http::Method::GET, &path, self.ttl),
+                        bucket.signed_url(http::Method::GET, &path, ttl),
                     )
                     .await?;
                 Ok(SignedUrl {
@@ -188,7 +256,7 @@ impl BlobStore {
                 })
             }
             Links::Bridge { base_url } => {
-                let (signature, expires) = self.signer.sign(key, self.ttl);
+                let (signature, expires) = self.signer.sign(key, ttl);
                 Ok(SignedUrl {
                     url: format!("{base_url}/blobs/{key}?expires={expires}&sig={signature}"),
                     expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(expires),
@@ -205,6 +273,54 @@ impl BlobStore {
 
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether [`BlobStore::sweep`] deletes anything (not for S3: the bucket's lifecycle rule
+    /// does).
+    pub fn sweeps(&self) -> bool {
+        !matches!(self.retention, Retention::Bucket)
+    }
+
+    /// Deletes every object whose time is up; returns how many.
+    pub async fn sweep(&self) -> Result<usize> {
+        let now = SystemTime::now();
+        match &self.retention {
+            Retention::Directory(root) => {
+                let (root, ttl) = (root.clone(), self.ttl);
+                tokio::task::spawn_blocking(move || sweeper::sweep_dir(&root, ttl, now))
+                    .await
+                    .map_err(|e| Error::internal(format!("blob sweep panicked: {e}")))?
+                    .map_err(|e| Error::internal(format!("{}: cannot sweep: {e}", self.name)))
+            }
+            Retention::Listing => {
+                use futures::TryStreamExt;
+                let expired: Vec<ObjectPath> = self
+                    .store
+                    .list(None)
+                    .try_filter(|meta| {
+                        let due = SystemTime::from(meta.last_modified) + self.ttl <= now;
+                        std::future::ready(due)
+                    })
+                    .map_ok(|meta| meta.location)
+                    .try_collect()
+                    .await
+                    .map_err(|e| self.error("list", "", &e))?;
+                let mut deleted = 0;
+                for path in expired {
+                    match self.store.delete(&path).await {
+                        Ok(()) => deleted += 1,
+                        Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(self.error("delete", path.as_ref(), &e)),
+                    }
+                }
+                Ok(deleted)
+            }
+            Retention::Bucket => Ok(0),
+        }
     }
 }
 

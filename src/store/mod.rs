@@ -3,5 +3,6 @@
 pub mod blobs;
 mod s3;
 pub mod signing;
+pub mod sweeper;
 
 pub use blobs::{BlobStore, SignedUrl};

@@ -42,6 +42,10 @@ pub enum TaskScript {
     Vanish,
     /// RUNNING forever (until cancelled).
     NeverEnds,
+    /// Runs for this long after submit, then succeeds with one image; like DashScope, it
+    /// refuses to be cancelled once RUNNING (after its first poll) and counts against the
+    /// model's concurrency quota until it ends, whether anyone polls it or not.
+    RunsFor(Duration),
 }
 
 /// How a submit is answered before the task script applies.
@@ -79,6 +83,20 @@ struct Task {
     size: (u32, u32),
     cancelled: bool,
     done: bool,
+    submitted: Instant,
+}
+
+impl Task {
+    /// Whether DashScope still counts the task against the model's quota.
+    fn occupies_quota(&self) -> bool {
+        if self.done || self.cancelled {
+            return false;
+        }
+        match self.script {
+            TaskScript::RunsFor(length) => self.submitted.elapsed() < length,
+            _ => true,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -209,7 +227,7 @@ impl DashScopeEmulator {
         self.lock()
             .tasks
             .iter()
-            .filter(|(_, t)| !t.done && !t.cancelled)
+            .filter(|(_, t)| t.occupies_quota())
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -402,7 +420,7 @@ async fn submit(
             let running = inner
                 .tasks
                 .values()
-                .filter(|t| t.model == model && !t.done && !t.cancelled)
+                .filter(|t| t.model == model && t.occupies_quota())
                 .count() as u32;
             let recent = inner.submit_times.get(&model).map_or(0, Vec::len);
             if recent as f64 >= rps || running >= concurrency {
@@ -466,12 +484,13 @@ async fn submit(
             size,
             cancelled: false,
             done: false,
+            submitted: Instant::now(),
         },
     );
     let running = inner
         .tasks
         .values()
-        .filter(|t| t.model == model && !t.done && !t.cancelled)
+        .filter(|t| t.model == model && t.occupies_quota())
         .count() as u32;
     let max = inner.max_running.entry(model.clone()).or_default();
     *max = (*max).max(running);
@@ -525,6 +544,14 @@ async fn query(
             return axum::Json(running).into_response();
         }
         TaskScript::NeverEnds => return axum::Json(running).into_response(),
+        TaskScript::RunsFor(length) if task.submitted.elapsed() < length => {
+            return axum::Json(running).into_response();
+        }
+        TaskScript::RunsFor(_) => json!({ "output": {
+            "task_id": id, "task_status": "SUCCEEDED", "submit_time": TIME,
+            "results": [url(0)],
+            "task_metrics": { "TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0 },
+        }}),
         TaskScript::Succeed { images, .. } => {
             let mut output = json!({
                 "task_id": id, "task_status": "SUCCEEDED",
@@ -574,6 +601,12 @@ async fn cancel(
     let mut inner = emulator.lock();
     inner.cancels.push(id.clone());
     match inner.tasks.get_mut(&id) {
+        // DashScope cancels PENDING tasks only.
+        Some(task) if matches!(task.script, TaskScript::RunsFor(_)) && task.polls >= 1 => error(
+            400,
+            "UnsupportedOperation",
+            "task is RUNNING; only PENDING tasks can be cancelled",
+        ),
         Some(task) if !task.done => {
             task.cancelled = true;
             axum::Json(json!({ "request_id": "r" })).into_response()

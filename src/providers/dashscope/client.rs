@@ -5,7 +5,8 @@
 //! submits and a semaphore bounds the tasks in flight (held from submit until the task
 //! ends); one bucket paces every poll of the account. Callers over a limit wait in line
 //! instead of meeting a 429. A task whose caller goes away (the future is dropped: client
-//! disconnect, deadline) is cancelled at DashScope by a guard.
+//! disconnect, deadline) is cancelled at DashScope by a guard, or, when already RUNNING (not
+//! cancellable), followed until it ends before its concurrency slot is released.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -117,12 +118,14 @@ impl TaskClient {
         let gate = self.gate(&request.model);
         let permit = gate.running.acquire().await;
         gate.submits.acquire().await;
+        let submitted = Instant::now();
         let task_id = self.submit(&request).await?;
         tracing::Span::current().record("task_id", task_id.as_str());
         let mut guard = CancelOnDrop {
             client: self.clone(),
             task_id: Some(task_id.clone()),
-            _permit: Some(permit),
+            submitted,
+            permit: Some(permit),
         };
         let outcome = self.wait(&task_id).await;
         match &outcome {
@@ -310,7 +313,9 @@ impl TaskClient {
     }
 
     /// `POST /tasks/{id}/cancel`; only PENDING tasks can be, so failure is logged, not raised.
-    pub async fn cancel(&self, task_id: &str) {
+    /// Asks DashScope to cancel `task_id`; true when it did. Only PENDING tasks can be
+    /// cancelled: a RUNNING one goes on (and keeps its place in the model's quota).
+    pub async fn cancel(&self, task_id: &str) -> bool {
         let result = self
             .authorized(
                 self.http
@@ -320,16 +325,56 @@ impl TaskClient {
             .await;
         match result {
             Ok(r) if r.status().is_success() => {
-                tracing::info!(provider = PROVIDER, task_id, "dashscope task cancelled")
+                tracing::info!(provider = PROVIDER, task_id, "dashscope task cancelled");
+                true
             }
-            Ok(r) => tracing::warn!(
-                provider = PROVIDER,
-                task_id,
-                status = r.status().as_u16(),
-                "dashscope refused to cancel the task (it may be running already)"
-            ),
+            Ok(r) => {
+                tracing::info!(
+                    provider = PROVIDER,
+                    task_id,
+                    status = r.status().as_u16(),
+                    "dashscope refused to cancel the task (it is running already)"
+                );
+                false
+            }
             Err(e) => {
-                tracing::warn!(provider = PROVIDER, task_id, error = %e, "cannot cancel dashscope task")
+                tracing::warn!(provider = PROVIDER, task_id, error = %e.without_url(), "cannot cancel dashscope task");
+                false
+            }
+        }
+    }
+
+    /// Polls a task nobody waits for any more until it ends, so that the model's concurrency
+    /// permit (held by the caller) is released only when DashScope no longer counts the task
+    /// against the quota. Bounded by the task timeout counted from `submitted`: a task
+    /// DashScope never ends cannot hold a slot for ever.
+    async fn follow_orphan(&self, task_id: &str, submitted: Instant) {
+        let deadline = submitted + Duration::from_secs(self.settings.task_timeout_secs);
+        let mut polls = 0u32;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    provider = PROVIDER,
+                    task_id,
+                    "abandoned dashscope task still running at its task timeout; releasing its slot"
+                );
+                return;
+            }
+            tokio::time::sleep(self.poll_interval(polls).min(left)).await;
+            polls += 1;
+            self.polls.acquire().await;
+            match self.query(task_id).await {
+                Ok(output) => {
+                    let state = TaskState::parse(&output.task_status);
+                    if state.is_terminal() {
+                        tracing::info!(provider = PROVIDER, task_id, status = %output.task_status, "abandoned dashscope task ended; its slot is free");
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(provider = PROVIDER, task_id, error = %e, "polling an abandoned dashscope task failed");
+                }
             }
         }
     }
@@ -356,10 +401,15 @@ pub fn http_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
 
 /// Cancels the task at DashScope unless disarmed, and frees the model's in-flight slot
 /// once the task is over.
+/// Cancels a task whose caller went away. DashScope cancels PENDING tasks only; a RUNNING
+/// one runs on and still counts against the model's concurrency quota, so its permit is kept
+/// (and the task polled in the background) until it ends. Releasing it at once would let the
+/// next submits exceed the quota and meet `Throttling.RateQuota`.
 struct CancelOnDrop {
     client: Arc<TaskClient>,
     task_id: Option<String>,
-    _permit: Option<ConcurrencyPermit>,
+    submitted: Instant,
+    permit: Option<ConcurrencyPermit>,
 }
 
 impl CancelOnDrop {
@@ -377,10 +427,13 @@ impl Drop for CancelOnDrop {
             return;
         };
         let client = self.client.clone();
-        // The slot stays taken until DashScope has been told.
-        let permit = self._permit.take();
+        let submitted = self.submitted;
+        // The slot stays taken until DashScope no longer runs the task.
+        let permit = self.permit.take();
         runtime.spawn(async move {
-            client.cancel(&task_id).await;
+            if !client.cancel(&task_id).await {
+                client.follow_orphan(&task_id, submitted).await;
+            }
             drop(permit);
         });
     }

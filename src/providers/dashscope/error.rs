@@ -80,13 +80,15 @@ fn classify(status: Option<u16>, code: &str, detail: &str) -> (ErrorCode, bool, 
             ),
         );
     }
-    if code == "Arrearage" || code == "Throttling.AllocationQuota" || code == "insufficient_quota" {
+    if code == "Arrearage" || code == "insufficient_quota" {
         return (
             E::ResourceExhausted,
             false,
             format!("dashscope account quota or balance exhausted ({detail})"),
         );
     }
+    // `Throttling.AllocationQuota` (the account's quota of the moment) included: like a rate
+    // limit it passes, so it is backpressure, retried after `Retry-After`.
     if has("Throttling") || status == Some(429) {
         return (
             E::ResourceExhausted,
@@ -192,7 +194,7 @@ mod tests {
         );
         assert_eq!(
             kind(Some(429), "Throttling.AllocationQuota"),
-            (E::ResourceExhausted, false)
+            (E::ResourceExhausted, true)
         );
         assert_eq!(kind(Some(400), "Arrearage"), (E::ResourceExhausted, false));
         assert_eq!(kind(Some(500), "InternalError"), (E::Unavailable, true));

@@ -192,14 +192,15 @@ impl DashScopeProvider {
         model: &str,
         notes: &mut Vec<String>,
     ) -> EncodedImage {
-        if !self.local.is_ready(Operation::RemoveBackground) {
+        if let Some(why) = self.local.unready_reason(Operation::RemoveBackground) {
             tracing::warn!(
                 model,
-                "local segmentation model unavailable: the character keeps its repainted background"
+                reason = %why,
+                "local segmentation unavailable: the character keeps its repainted background"
             );
             notes.push(format!(
                 "the character keeps the background {model} painted: the local segmentation \
-                 model that cuts it out is not installed (models.dir)"
+                 model that cuts it out cannot run ({why})"
             ));
             return repainted;
         }
@@ -268,16 +269,21 @@ impl Provider for DashScopeProvider {
         let mut notes = Vec::new();
         // Background generation keeps what is opaque in base_image_url: give it the subject.
         let cut_out = settings.cutout_subject && self.local.supports(Operation::RemoveBackground);
-        let can_cut_out = cut_out && self.local.is_ready(Operation::RemoveBackground);
-        if cut_out && !can_cut_out {
+        // Asked once: the answer may load ONNX Runtime.
+        let unready = cut_out
+            .then(|| self.local.unready_reason(Operation::RemoveBackground))
+            .flatten();
+        let can_cut_out = cut_out && unready.is_none();
+        if let Some(why) = &unready {
             // As for characters: the call still works, on the whole picture, and says so.
             tracing::warn!(
                 model,
-                "local segmentation model unavailable: the subject is not cut out first"
+                reason = %why,
+                "local segmentation unavailable: the subject is not cut out first"
             );
             notes.push(format!(
                 "{model} got the whole base image: the local segmentation model that cuts the \
-                 subject out is not installed (models.dir)"
+                 subject out cannot run ({why})"
             ));
         }
         let subject = if can_cut_out {

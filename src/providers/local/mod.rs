@@ -79,6 +79,30 @@ impl Provider for LocalProvider {
         }
     }
 
+    fn unready_reason(&self, op: Operation) -> Option<String> {
+        match op {
+            Operation::RemoveBackground
+            | Operation::ChangeBackground
+            | Operation::CreateCharacter => self.segmenter.readiness(None).err().map(|e| e.message),
+            Operation::Resize
+            | Operation::ConvertToPng
+            | Operation::ChangeClothes
+            | Operation::Expand
+            | Operation::Fix
+            | Operation::RemoveWatermark
+            | Operation::GenerateCover
+            | Operation::CoverOptions
+            | Operation::UploadReferenceImage
+            | Operation::PortraitUpload
+            | Operation::PortraitCreateUserModel
+            | Operation::PortraitListStyles
+            | Operation::PortraitCreateTask
+            | Operation::PortraitQueryTask => {
+                (!self.supports(op)).then(|| format!("the local engine does not implement {op}"))
+            }
+        }
+    }
+
     fn is_ready(&self, op: Operation) -> bool {
         match op {
             Operation::RemoveBackground

@@ -49,7 +49,14 @@ impl Segmenter {
     /// known segmenter, its file is installed and ONNX Runtime loads. The first call may take
     /// a moment while the runtime is located.
     pub fn is_ready(&self, model: Option<&str>) -> bool {
-        self.resolve(model).is_ok() && self.runtime.library().is_ok()
+        self.readiness(model).is_ok()
+    }
+
+    /// What keeps [`Segmenter::mask`] from running `model`: the model file missing or ONNX
+    /// Runtime not loading, which need different fixes.
+    pub fn readiness(&self, model: Option<&str>) -> Result<()> {
+        self.resolve(model)?;
+        self.runtime.library().map(|_| ())
     }
 
     /// Segmentation models whose files are in the models directory, in registry order.

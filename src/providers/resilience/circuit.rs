@@ -28,11 +28,14 @@ impl Verdict {
             return Verdict::Healthy;
         };
         match err.code {
-            ErrorCode::Unavailable
-            | ErrorCode::DeadlineExceeded
-            | ErrorCode::Internal
-            | ErrorCode::ResourceExhausted => Verdict::Failing,
-            ErrorCode::Cancelled => Verdict::Unknown,
+            ErrorCode::Unavailable | ErrorCode::DeadlineExceeded | ErrorCode::Internal => {
+                Verdict::Failing
+            }
+            // Throttling (a shared account quota, a 429) is backpressure, not a broken
+            // backend: opening the circuit would fail every queued caller fast while the
+            // provider works. It is retried after `Retry-After` instead, and teaches the
+            // breaker nothing either way.
+            ErrorCode::ResourceExhausted | ErrorCode::Cancelled => Verdict::Unknown,
             ErrorCode::InvalidArgument
             | ErrorCode::PayloadTooLarge
             | ErrorCode::Unauthenticated
@@ -280,6 +283,27 @@ mod tests {
             breaker.admit().unwrap().settle(&rejected);
         }
         assert!(breaker.is_ready());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_never_opens_the_circuit() {
+        let b = breaker(2);
+        for _ in 0..10 {
+            let throttled: Result<()> = Err(Error::new(
+                ErrorCode::ResourceExhausted,
+                "Throttling.RateQuota",
+            ));
+            b.admit().unwrap().settle(&throttled);
+        }
+        assert!(b.is_ready());
+        // Nor does it reset real failures in between.
+        fail(&b, 1);
+        b.admit().unwrap().settle(&Err::<(), _>(Error::new(
+            ErrorCode::ResourceExhausted,
+            "Throttling.RateQuota",
+        )));
+        fail(&b, 1);
+        assert!(!b.is_ready());
     }
 
     #[tokio::test(start_paused = true)]

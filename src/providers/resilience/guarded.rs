@@ -178,6 +178,13 @@ impl Provider for Guarded {
         self.inner.is_ready(op) && self.circuit(op).is_ready()
     }
 
+    fn unready_reason(&self, op: Operation) -> Option<String> {
+        self.inner.unready_reason(op).or_else(|| {
+            (!self.circuit(op).is_ready())
+                .then(|| format!("provider {} is failing (circuit open)", self.name))
+        })
+    }
+
     async fn resize(&self, image: SourceImage, params: ResizeParams) -> Result<EncodedImage> {
         self.call(Operation::Resize, || {
             self.inner.resize(image.clone(), params)
