@@ -11,3 +11,10 @@ cargo fmt --all -- --check
 ORT_DYLIB_PATH="$(scripts/ensure_onnxruntime.sh)"
 if [ -n "$ORT_DYLIB_PATH" ]; then export ORT_DYLIB_PATH; else unset ORT_DYLIB_PATH; fi
 cargo test --locked --lib --bins --tests
+
+# --- Generated clients (issue 13) -------------------------------------------------------
+# Installs what is missing (apt: Go + protoc + plugins; pip: a venv in .tools/clients; npm:
+# @bufbuild/buf), regenerates clients/go and clients/python and fails on any diff, runs
+# buf lint, then the Python and Go client tests against a freshly started server.
+scripts/check_clients.sh
+# --- end generated clients ----------------------------------------------------------------

@@ -172,7 +172,11 @@ async fn grpc_convert_accepts_an_earlier_upload() {
     let server = TestServer::start().await;
     let mut client = server.utility().await;
     let upload = client
-        .upload_image(pb::UploadImageRequest { data: photo })
+        .upload_image(pb::UploadImageRequest {
+            image: Some(pb::ImageInput {
+                source: Some(Source::Data(photo)),
+            }),
+        })
         .await
         .unwrap()
         .into_inner();

@@ -32,7 +32,7 @@ fn fix_request(bytes: Vec<u8>) -> pb::FixRequest {
     pb::FixRequest {
         base_image: data(bytes),
         prompt: String::new(),
-        upscale_factor: 0,
+        upscale_factor: None,
         output: None,
     }
 }
@@ -189,7 +189,7 @@ fn to_a_beach(n: u32) -> pb::ChangeBackgroundRequest {
         base_image: data(png(400, 300)),
         ref_image: data(png(640, 480)),
         ref_prompt: "a beach".into(),
-        n,
+        n: Some(n),
         ..Default::default()
     }
 }

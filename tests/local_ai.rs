@@ -194,7 +194,7 @@ async fn change_background_composites_n_distinct_results() {
             base_image: input(base),
             ref_image: input(background),
             ref_prompt: "a starry sky".into(),
-            n: 3,
+            n: Some(3),
             shadow: true,
             ..Default::default()
         })

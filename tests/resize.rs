@@ -118,7 +118,7 @@ async fn grpc_resize_honours_output_format_and_url_delivery() {
             max_dim: Some(256),
             output: Some(pb::OutputOptions {
                 format: pb::ImageFormat::Webp as i32,
-                quality: 0,
+                quality: None,
                 delivery: pb::Delivery::Url as i32,
             }),
         })

@@ -85,7 +85,7 @@ fn resize_to_url(bytes: Vec<u8>) -> pb::ResizeRequest {
         max_dim: Some(128),
         output: Some(pb::OutputOptions {
             format: pb::ImageFormat::Png as i32,
-            quality: 0,
+            quality: None,
             delivery: pb::Delivery::Url as i32,
         }),
     }
@@ -182,7 +182,9 @@ async fn uploads_are_kept_in_the_bucket_and_read_back_by_id() {
     let mut utility = server.utility().await;
     let receipt = utility
         .upload_image(pb::UploadImageRequest {
-            data: png(300, 200),
+            image: Some(pb::ImageInput {
+                source: Some(pb::image_input::Source::Data(png(300, 200))),
+            }),
         })
         .await
         .expect("upload succeeds")
@@ -247,7 +249,7 @@ async fn a_remote_provider_fetches_byte_inputs_through_presigned_bucket_urls() {
         .fix(pb::FixRequest {
             base_image: data(input.clone()),
             prompt: String::new(),
-            upscale_factor: 0,
+            upscale_factor: None,
             output: None,
         })
         .await
@@ -282,7 +284,7 @@ async fn a_remote_provider_fetches_byte_inputs_through_presigned_bucket_urls() {
         .fix(pb::FixRequest {
             base_image: data(input),
             prompt: String::new(),
-            upscale_factor: 0,
+            upscale_factor: None,
             output: None,
         })
         .await
@@ -502,7 +504,7 @@ async fn a_failing_bucket_stops_a_remote_call_before_the_provider_is_asked() {
         .fix(pb::FixRequest {
             base_image: data(png(600, 520)),
             prompt: String::new(),
-            upscale_factor: 0,
+            upscale_factor: None,
             output: None,
         })
         .await

@@ -477,9 +477,10 @@ impl Engine {
         })
     }
 
-    /// Stores an image for later use as an `upload_id`.
-    pub async fn upload(&self, bytes: bytes::Bytes, field: &str) -> Result<UploadReceipt> {
-        let image = self.inputs.inspect(bytes).map_err(|e| e.or_field(field))?;
+    /// Stores an image (bytes, a fetched URL or a copy of another upload) for later use as an
+    /// `upload_id`.
+    pub async fn upload(&self, source: ImageSource, field: &str) -> Result<UploadReceipt> {
+        let image = self.inputs.resolve(source, field).await?;
         let id = uuid::Uuid::new_v4().to_string();
         self.blobs
             .put(&input::upload_key(&id), image.bytes.clone())

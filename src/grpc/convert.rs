@@ -73,7 +73,7 @@ fn format_from_proto(value: i32, field: &str) -> Result<Option<ImageFormat>> {
 pub fn output_options(output: Option<pb::OutputOptions>) -> Result<(OutputSpec, Option<Delivery>)> {
     let output = output.unwrap_or_default();
     let format = format_from_proto(output.format, "output.format")?;
-    let spec = OutputSpec::new(format, Some(output.quality))?;
+    let spec = OutputSpec::new(format, output.quality)?;
     let delivery = match pb::Delivery::try_from(output.delivery) {
         Ok(pb::Delivery::Unspecified) => None,
         Ok(pb::Delivery::Inline) => Some(Delivery::Inline),

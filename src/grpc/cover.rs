@@ -17,7 +17,7 @@ pub struct CoverApi {
 
 #[tonic::async_trait]
 impl CoverService for CoverApi {
-    type GenerateCoverStream = ReceiverStream<Result<pb::CoverEvent, Status>>;
+    type GenerateCoverStream = ReceiverStream<Result<pb::GenerateCoverResponse, Status>>;
 
     async fn generate_cover(
         &self,

@@ -91,7 +91,7 @@ impl EditingService for EditingApi {
         let placement = req.placement.unwrap_or_default();
         let params = ChangeBackgroundParams::new(
             req.ref_prompt,
-            Some(i64::from(req.n)),
+            req.n.map(i64::from),
             Placement {
                 scale: placement.scale,
                 x: placement.x,
@@ -184,11 +184,7 @@ impl EditingService for EditingApi {
     ) -> Result<Response<pb::FixResponse>, Status> {
         let req = request.into_inner();
         let (output, delivery) = output_options(req.output)?;
-        let params = FixParams::new(
-            Some(req.prompt),
-            Some(i64::from(req.upscale_factor)),
-            output,
-        )?;
+        let params = FixParams::new(Some(req.prompt), req.upscale_factor.map(i64::from), output)?;
         let source = image_source(req.base_image, "base_image")?;
         let mut outcome = self
             .engine

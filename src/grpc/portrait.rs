@@ -17,7 +17,7 @@ pub struct PortraitApi {
 
 #[tonic::async_trait]
 impl PortraitService for PortraitApi {
-    type WatchPortraitTaskStream = ReceiverStream<Result<pb::PortraitTask, Status>>;
+    type WatchPortraitTaskStream = ReceiverStream<Result<pb::WatchPortraitTaskResponse, Status>>;
 
     async fn upload_base_photo(
         &self,
@@ -53,7 +53,7 @@ impl PortraitService for PortraitApi {
     async fn get_portrait_task(
         &self,
         _request: Request<pb::GetPortraitTaskRequest>,
-    ) -> Result<Response<pb::PortraitTask>, Status> {
+    ) -> Result<Response<pb::GetPortraitTaskResponse>, Status> {
         Err(unsupported(&self.engine, Operation::PortraitQueryTask))
     }
 

@@ -6,7 +6,6 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::params::{ConvertParams, ResizeParams};
 use crate::engine::Engine;
-use crate::error::Error;
 use crate::grpc::convert::{format_to_proto, image_output, image_source, output_options};
 use crate::proto::v1 as pb;
 use crate::proto::v1::utility_service_server::UtilityService;
@@ -70,11 +69,8 @@ impl UtilityService for UtilityApi {
         &self,
         request: Request<pb::UploadImageRequest>,
     ) -> Result<Response<pb::UploadImageResponse>, Status> {
-        let req = request.into_inner();
-        if req.data.is_empty() {
-            return Err(Error::invalid("data", "data is empty").into());
-        }
-        let receipt = self.engine.upload(req.data.into(), "data").await?;
+        let source = image_source(request.into_inner().image, "image")?;
+        let receipt = self.engine.upload(source, "image").await?;
         Ok(Response::new(pb::UploadImageResponse {
             upload_id: receipt.id,
             format: format_to_proto(receipt.image.format).into(),

@@ -180,7 +180,7 @@ impl Op {
                         pb::ChangeBackgroundRequest {
                             base_image: next(),
                             ref_image: next(),
-                            n: VARIANTS as u32,
+                            n: Some(VARIANTS as u32),
                             ..Default::default()
                         },
                         timeout,

@@ -1,0 +1,5 @@
+from imgforge.v1 import character_pb2 as _character_pb2
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
