@@ -142,6 +142,8 @@ async fn serve_grpc(
                     limit,
                 )),
         )
+        // Innermost, so it sees tonic's own answers before tracing records them.
+        .layer(grpc::RequestStatusLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

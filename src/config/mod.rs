@@ -194,6 +194,18 @@ impl Settings {
         if self.server.max_message_bytes == 0 || self.server.max_body_bytes == 0 {
             anyhow::bail!("server.max_message_bytes and server.max_body_bytes must be positive");
         }
+        let limits = &self.limits;
+        if limits.max_job_secs == 0
+            || limits.svg_max_depth == 0
+            || limits.svg_max_elements == 0
+            || limits.svg_max_render_cost == 0
+            || limits.max_output_pixels == Some(0)
+        {
+            anyhow::bail!(
+                "limits.max_job_secs, svg_max_depth, svg_max_elements, svg_max_render_cost and \
+                 max_output_pixels must be positive"
+            );
+        }
         if self.server.concurrency_limit == 0 {
             anyhow::bail!("server.concurrency_limit must be positive");
         }
