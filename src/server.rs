@@ -173,6 +173,8 @@ async fn serve_grpc(
                     with_body_deadline(request, body_timeout)
                 }),
         )
+        // Innermost, so it sees tonic's own answers before tracing records them.
+        .layer(grpc::RequestStatusLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -268,6 +268,18 @@ impl Settings {
                 "results.url_ttl_secs must be positive (it is also how long stored blobs live)"
             );
         }
+        let limits = &self.limits;
+        if limits.max_job_secs == 0
+            || limits.svg_max_depth == 0
+            || limits.svg_max_elements == 0
+            || limits.svg_max_render_cost == 0
+            || limits.max_output_pixels == Some(0)
+        {
+            anyhow::bail!(
+                "limits.max_job_secs, svg_max_depth, svg_max_elements, svg_max_render_cost and \
+                 max_output_pixels must be positive"
+            );
+        }
         self.blob_store.validate()?;
         self.models.style.validate()?;
         Ok(())

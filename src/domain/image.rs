@@ -126,6 +126,34 @@ pub struct ImageLimits {
     pub max_pixels: u64,
     /// Most frames decoded from an animation or pages from a TIFF.
     pub max_frames: u32,
+    /// Largest width × height of a result, checked before any operation that grows an image
+    /// (resize, expand, fix) allocates or calls a provider; `None` means `max_pixels`, so
+    /// raising the input limit raises this one with it.
+    #[serde(default)]
+    pub max_output_pixels: Option<u64>,
+    /// Deepest element nesting an SVG may have; the parser behind the rasteriser recurses
+    /// once per level, so this bounds its stack.
+    pub svg_max_depth: u32,
+    /// Most elements an SVG may have.
+    pub svg_max_elements: u32,
+    /// Most pixel operations rasterising one SVG may cost, estimated from the drawn, layered
+    /// and filtered areas before any pixel is drawn (see `media::svg_cost`).
+    pub svg_max_render_cost: u64,
+    /// Seconds one blocking image job (decode, rasterise, resize, encode) may run before it
+    /// is abandoned.
+    pub max_job_secs: u64,
+}
+
+impl ImageLimits {
+    /// [`ImageLimits::max_job_secs`] as a duration.
+    pub fn job_budget(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.max_job_secs)
+    }
+
+    /// The largest result in pixels: `max_output_pixels`, or `max_pixels` when unset.
+    pub fn output_pixels(&self) -> u64 {
+        self.max_output_pixels.unwrap_or(self.max_pixels)
+    }
 }
 
 impl Default for ImageLimits {
@@ -136,6 +164,11 @@ impl Default for ImageLimits {
             max_height: 16_384,
             max_pixels: 50_000_000,
             max_frames: 300,
+            max_output_pixels: None,
+            svg_max_depth: 128,
+            svg_max_elements: 100_000,
+            svg_max_render_cost: 1_000_000_000,
+            max_job_secs: 60,
         }
     }
 }

@@ -501,6 +501,28 @@ impl ExpandParams {
         })
     }
 
+    /// The size of the canvas a `width` × `height` image grows to: each side adds
+    /// `scale - 1` times the image, so a width grows by `left + right - 1`.
+    pub fn output_size(&self, width: u32, height: u32) -> (u64, u64) {
+        let grown = |side: u32, a: f32, b: f32| {
+            (f64::from(side) * (f64::from(a) + f64::from(b) - 1.0)).ceil() as u64
+        };
+        (
+            grown(width, self.left_scale, self.right_scale),
+            grown(height, self.top_scale, self.bottom_scale),
+        )
+    }
+
+    /// The request field of the largest scale, named when the grown canvas is refused.
+    pub fn largest_scale_field(&self) -> &'static str {
+        self.scales()
+            .into_iter()
+            .fold(("top_scale", f32::MIN), |best, (name, scale)| {
+                if scale > best.1 { (name, scale) } else { best }
+            })
+            .0
+    }
+
     /// The four scales with their request field names, in `top, bottom, left, right` order.
     pub fn scales(&self) -> [(&'static str, f32); 4] {
         [

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use crate::domain::{ImageLimits, ImageSource, SourceImage};
 use crate::error::{Error, ErrorCode, Result};
-use crate::media::{self, UrlFetcher};
+use crate::media::{self, UrlFetcher, cancel};
 use crate::store::BlobStore;
 
 pub struct InputResolver {
@@ -37,11 +37,12 @@ impl InputResolver {
                 .map_err(|e| e.or_field(field))?,
             ImageSource::Upload(id) => self.upload(&id).await.map_err(|e| e.or_field(field))?,
         };
-        self.inspect(bytes).map_err(|e| e.or_field(field))
+        self.inspect(bytes).await.map_err(|e| e.or_field(field))
     }
 
-    /// Sniffs and probes bytes already in hand: cheap, header-only, no pixel allocation.
-    pub fn inspect(&self, bytes: Bytes) -> Result<SourceImage> {
+    /// Sniffs and probes bytes already in hand: header-only, no pixel allocation. Off the
+    /// async runtime, because probing an SVG parses the whole document.
+    pub async fn inspect(&self, bytes: Bytes) -> Result<SourceImage> {
         if bytes.len() as u64 > self.limits.max_input_bytes {
             return Err(Error::too_large(
                 "image",
@@ -52,7 +53,11 @@ impl InputResolver {
                 ),
             ));
         }
-        let (format, width, height) = media::probe(&bytes, &self.limits)?;
+        let limits = self.limits;
+        let probed = bytes.clone();
+        let (format, width, height) =
+            cancel::run_blocking(limits.job_budget(), move || media::probe(&probed, &limits))
+                .await?;
         Ok(SourceImage {
             bytes,
             format,

@@ -32,6 +32,13 @@ pub struct Engine {
     default_delivery: Delivery,
 }
 
+/// How an operation grows its input, for the output limit: the parameter responsible and the
+/// result size of a `width` × `height` input.
+struct Growth {
+    field: &'static str,
+    size: Box<dyn Fn(u32, u32) -> (u64, u64) + Send + Sync>,
+}
+
 /// The result of a resize.
 pub struct ResizeOutcome {
     pub original: SourceImage,
@@ -147,13 +154,28 @@ impl Engine {
         delivery: Option<Delivery>,
     ) -> Result<ResizeOutcome> {
         let original = self.inputs.resolve(source, field).await?;
+        let (width, height) = params.target_size(original.width, original.height);
+        // The side that grows the image is the one to name.
+        let growing = if u64::from(width) * u64::from(height)
+            > u64::from(original.width) * u64::from(original.height)
+        {
+            "min_dim"
+        } else {
+            "max_dim"
+        };
+        self.check_output_size(
+            Operation::Resize,
+            growing,
+            (u64::from(width), u64::from(height)),
+        )?;
         let input = original.clone();
         let (image, provider) = self
             .run(Operation::Resize, move |p| {
                 let input = input.clone();
                 Box::pin(async move { p.resize(input, params).await })
             })
-            .await?;
+            .await
+            .map_err(|e| input_fault(e, field))?;
         let key = delivery::result_key(&image);
         let image = delivery::deliver(&self.blobs, image, self.delivery(delivery), &key).await?;
         Ok(ResizeOutcome {
@@ -194,7 +216,8 @@ impl Engine {
                 let input = input.clone();
                 Box::pin(async move { p.convert_to_png(input, params).await })
             })
-            .await?;
+            .await
+            .map_err(|e| input_fault(e, field))?;
         let mut images = Vec::with_capacity(pngs.len());
         let count = pngs.len();
         for (index, png) in pngs.into_iter().enumerate() {
@@ -283,7 +306,8 @@ impl Engine {
                 let (image, params) = (image.clone(), params.clone());
                 Box::pin(async move { p.remove_background(image, params).await })
             })
-            .await?;
+            .await
+            .map_err(|e| input_fault(e, field))?;
         Ok(EditOutcome {
             task: TaskReport::completed(submitted, provider, 1, Vec::new()),
             images: self.deliver_all(vec![result], delivery).await?,
@@ -380,11 +404,19 @@ impl Engine {
         params: ExpandParams,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
+        let growth = Growth {
+            field: params.largest_scale_field(),
+            size: {
+                let params = params.clone();
+                Box::new(move |w, h| params.output_size(w, h))
+            },
+        };
         self.edit_image(
             Operation::Expand,
             source,
             field,
             delivery,
+            Some(growth),
             move |p, image| {
                 let params = params.clone();
                 Box::pin(async move { p.expand(image, params).await })
@@ -402,10 +434,22 @@ impl Engine {
         params: FixParams,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
-        self.edit_image(Operation::Fix, source, field, delivery, move |p, image| {
-            let params = params.clone();
-            Box::pin(async move { p.fix(image, params).await })
-        })
+        let factor = u64::from(params.upscale_factor);
+        let growth = Growth {
+            field: "upscale_factor",
+            size: Box::new(move |w, h| (u64::from(w) * factor, u64::from(h) * factor)),
+        };
+        self.edit_image(
+            Operation::Fix,
+            source,
+            field,
+            delivery,
+            Some(growth),
+            move |p, image| {
+                let params = params.clone();
+                Box::pin(async move { p.fix(image, params).await })
+            },
+        )
         .await
     }
 
@@ -422,12 +466,37 @@ impl Engine {
             source,
             field,
             delivery,
+            None,
             move |p, image| {
                 let params = params.clone();
                 Box::pin(async move { p.remove_watermark(image, params).await })
             },
         )
         .await
+    }
+
+    /// Refuses an operation whose result would exceed `limits.max_output_pixels`, before any
+    /// provider (local or remote) is called and so before any pixel is allocated. Every
+    /// operation that grows an image passes through here; `field` is the parameter that grows
+    /// it.
+    fn check_output_size(
+        &self,
+        op: Operation,
+        field: &str,
+        (width, height): (u64, u64),
+    ) -> Result<()> {
+        let limit = self.inputs.limits.output_pixels();
+        let pixels = width.saturating_mul(height);
+        if pixels <= limit {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            field,
+            format!(
+                "{op} would produce a {width}x{height} image ({pixels} pixels); the limit is \
+                 {limit} pixels (limits.max_output_pixels), so lower {field}"
+            ),
+        ))
     }
 
     /// An editing operation on one input image: resolved only once some provider can run
@@ -438,12 +507,20 @@ impl Engine {
         source: ImageSource,
         field: &str,
         delivery: Option<Delivery>,
+        growth: Option<Growth>,
         call: impl Fn(Arc<dyn Provider>, SourceImage) -> BoxFuture<'static, Result<Edited>>,
     ) -> Result<EditOutcome> {
         self.require(op)?;
         let submitted = SystemTime::now();
         let image = self.inputs.resolve(source, field).await?;
-        let (result, provider) = self.run(op, move |p| call(p, image.clone())).await?;
+        if let Some(growth) = growth {
+            let size = (growth.size)(image.width, image.height);
+            self.check_output_size(op, growth.field, size)?;
+        }
+        let (result, provider) = self
+            .run(op, move |p| call(p, image.clone()))
+            .await
+            .map_err(|e| input_fault(e, field))?;
         self.edit_outcome(submitted, provider, result, delivery)
             .await
     }
@@ -458,17 +535,18 @@ impl Engine {
     ) -> Result<CharacterOutcome> {
         let photo = self.inputs.resolve(photo, field).await?;
         let limits = self.inputs.limits;
-        let photo =
-            tokio::task::spawn_blocking(move || preprocess::character_photo(&photo, &limits))
-                .await
-                .map_err(|e| Error::internal(format!("preprocessing failed: {e}")))?
-                .map_err(|e| e.or_field(field))?;
+        let photo = crate::media::cancel::run_blocking(limits.job_budget(), move || {
+            preprocess::character_photo(&photo, &limits)
+        })
+        .await
+        .map_err(|e| e.or_field(field))?;
         let (character, provider) = self
             .run(Operation::CreateCharacter, move |p| {
                 let photo = photo.clone();
                 Box::pin(async move { p.create_character(photo, params).await })
             })
-            .await?;
+            .await
+            .map_err(|e| input_fault(e, field))?;
         let mut images = self.deliver_all(vec![character.image], delivery).await?;
         Ok(CharacterOutcome {
             image: images.remove(0),
@@ -490,6 +568,26 @@ impl Engine {
             image,
             expires_at: SystemTime::now() + self.blobs.ttl(),
         })
+    }
+}
+
+/// Names the input field in a refusal of the input that no one has named yet. Parameters
+/// are validated (and named) before a provider runs, so for an operation with one input
+/// image, a provider's unnamed invalid-argument or too-large error is about that image: it
+/// could not be decoded, or was too large once decoded.
+fn input_fault(err: Error, field: &str) -> Error {
+    match err.code {
+        ErrorCode::InvalidArgument | ErrorCode::PayloadTooLarge => err.or_field(field),
+        ErrorCode::Unauthenticated
+        | ErrorCode::NotFound
+        | ErrorCode::ResourceExhausted
+        | ErrorCode::DeadlineExceeded
+        | ErrorCode::Unavailable
+        | ErrorCode::FailedPrecondition
+        | ErrorCode::ContentRejected
+        | ErrorCode::Unimplemented
+        | ErrorCode::Cancelled
+        | ErrorCode::Internal => err,
     }
 }
 

@@ -5,6 +5,7 @@ mod convert;
 mod cover;
 mod editing;
 mod portrait;
+mod request_status;
 mod utility;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use character::CharacterApi;
 pub use cover::CoverApi;
 pub use editing::EditingApi;
 pub use portrait::PortraitApi;
+pub use request_status::RequestStatusLayer;
 pub use utility::UtilityApi;
 
 /// The error of an operation no configured provider runs yet.

@@ -51,6 +51,13 @@ impl Form {
                 Err(e) => return Err(Self::too_large_or(e, limit)),
             };
             let name = field.name().unwrap_or_default().to_owned();
+            // Two parts of one name would leave it to chance which one is used.
+            if form.files.contains_key(&name) || form.fields.contains_key(&name) {
+                return Err(Error::invalid(
+                    name.as_str(),
+                    format!("the form has more than one {name} part; send it once"),
+                ));
+            }
             let file_name = field.file_name().map(str::to_owned);
             let content_type = field.content_type().map(str::to_owned);
             let bytes = field

@@ -2,10 +2,12 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageError, ImageReader};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageError, ImageReader};
 
 use crate::domain::{ImageFormat, ImageLimits};
 use crate::error::{Error, ErrorCode, Result};
+use crate::media::cancel::checkpoint;
 use crate::media::{frames, sniff, svg};
 
 /// The widest pixel any decoder can produce (RGBA, 32-bit float per channel). Allocation caps
@@ -33,6 +35,7 @@ pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<(ImageFormat, u32, u3
 pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(ImageFormat, DynamicImage)> {
     check_input_size(bytes, limits)?;
     let format = sniff(bytes)?;
+    checkpoint()?;
     let image = match format {
         // Rasterising checks the size itself; probing first would parse the document twice.
         ImageFormat::Svg => DynamicImage::ImageRgba8(svg::rasterize(bytes, limits)?),
@@ -107,15 +110,52 @@ fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32)> {
     // Unlimited here so an oversized image gets our message, which names the limits, rather
     // than the decoder's.
     reader.no_limits();
-    reader
-        .into_dimensions()
-        .map_err(|err| decoding_error(format, err))
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|err| decoding_error(format, err))?;
+    // The size as displayed: a portrait photo stored sideways is reported portrait, as it
+    // decodes.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    Ok(upright_size(decoder.dimensions(), orientation))
 }
 
+/// Decodes the pixels and turns them upright as the EXIF orientation says (JPEG, PNG `eXIf`,
+/// WebP `EXIF`); results are written without EXIF, so the pixels must carry the orientation.
 fn decode_raster(bytes: &[u8], format: ImageFormat, limits: &ImageLimits) -> Result<DynamicImage> {
     let mut reader = raster_reader(bytes, format)?;
     reader.limits(decoder_limits(limits));
-    reader.decode().map_err(|err| decoding_error(format, err))
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|err| decoding_error(format, err))?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image =
+        DynamicImage::from_decoder(decoder).map_err(|err| decoding_error(format, err))?;
+    checkpoint()?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// Whether displaying an image in `orientation` swaps its width and height.
+pub(crate) fn swaps_sides(orientation: Orientation) -> bool {
+    match orientation {
+        Orientation::Rotate90
+        | Orientation::Rotate270
+        | Orientation::Rotate90FlipH
+        | Orientation::Rotate270FlipH => true,
+        Orientation::NoTransforms
+        | Orientation::Rotate180
+        | Orientation::FlipHorizontal
+        | Orientation::FlipVertical => false,
+    }
+}
+
+/// `(width, height)` as displayed in `orientation`.
+pub(crate) fn upright_size((width, height): (u32, u32), orientation: Orientation) -> (u32, u32) {
+    if swaps_sides(orientation) {
+        (height, width)
+    } else {
+        (width, height)
+    }
 }
 
 fn raster_reader(bytes: &[u8], format: ImageFormat) -> Result<ImageReader<Cursor<&[u8]>>> {
@@ -421,6 +461,42 @@ pub(crate) mod tests {
         };
         let (_, image) = decode(&bytes, &ImageLimits::default()).unwrap();
         assert!(image.color().has_alpha());
+    }
+
+    /// A 40×20 JPEG, red left and blue right, whose EXIF says to turn it a quarter clockwise.
+    pub(crate) fn sideways_jpeg() -> Vec<u8> {
+        let picture = image::RgbImage::from_fn(40, 20, |x, _| {
+            if x < 20 {
+                image::Rgb([220, 20, 20])
+            } else {
+                image::Rgb([20, 20, 220])
+            }
+        });
+        let mut jpeg = Vec::new();
+        DynamicImage::ImageRgb8(picture)
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        // Big-endian TIFF header, one IFD entry: Orientation (0x0112), SHORT, 1, value 6.
+        let mut app1 =
+            b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+        let length = u16::try_from(app1.len() + 2).unwrap().to_be_bytes();
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xff, 0xe1, length[0], length[1]]);
+        out.append(&mut app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn turns_a_sideways_jpeg_upright() {
+        let bytes = sideways_jpeg();
+        let limits = ImageLimits::default();
+        assert_eq!(probe(&bytes, &limits).unwrap(), (ImageFormat::Jpeg, 20, 40));
+        let (_, image) = decode(&bytes, &limits).unwrap();
+        let rgb = image.to_rgb8();
+        assert_eq!(rgb.dimensions(), (20, 40));
+        assert!(rgb.get_pixel(10, 5).0[0] > 150, "red on top");
+        assert!(rgb.get_pixel(10, 35).0[2] > 150, "blue below");
     }
 
     #[test]

@@ -17,6 +17,7 @@ const WEBP_MAX_SIDE: u32 = 16_383;
 
 /// Encodes `image` as `format` (PNG, JPEG at `quality`, or lossless WebP).
 pub fn encode(image: &DynamicImage, format: ImageFormat, quality: u8) -> Result<Bytes> {
+    crate::media::cancel::checkpoint()?;
     match format {
         ImageFormat::Png => encode_png(image),
         ImageFormat::Jpeg => encode_jpeg(image, quality),

@@ -3,6 +3,7 @@
 use std::io::Cursor;
 
 use image::codecs::gif::GifDecoder;
+use image::metadata::Orientation;
 use image::{AnimationDecoder, DynamicImage, ImageBuffer, ImageDecoder};
 use tiff::decoder::{ChunkType, Decoder as TiffDecoder};
 use tiff::tags::Tag;
@@ -10,7 +11,8 @@ use tiff::{ColorType as TiffColor, TiffError};
 
 use crate::domain::{ImageFormat, ImageLimits};
 use crate::error::{Error, ErrorCode, Result};
-use crate::media::decode::{check_dimensions, decoder_limits, decoding_error};
+use crate::media::cancel::checkpoint;
+use crate::media::decode::{check_dimensions, decoder_limits, decoding_error, upright_size};
 use crate::media::{decode, probe};
 
 /// All frames together may hold this many times `max_pixels`. `max_pixels` bounds one frame
@@ -114,6 +116,7 @@ fn gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<DynamicImage>> {
     let mut frames = Vec::new();
     // Decoding one frame past the cap is the only way to learn that there is one.
     for frame in decoder.into_frames() {
+        checkpoint()?;
         let frame = frame.map_err(gif_error)?;
         budget.admit(width, height)?;
         frames.push(DynamicImage::ImageRgba8(frame.into_buffer()));
@@ -131,7 +134,19 @@ fn gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<DynamicImage>> {
 /// files it cannot decode (planar, float64) even when only asked for their size.
 pub(crate) fn tiff_dimensions(bytes: &[u8]) -> Result<(u32, u32)> {
     let mut decoder = TiffDecoder::new(Cursor::new(bytes)).map_err(tiff_error)?;
-    decoder.dimensions().map_err(tiff_error)
+    let size = decoder.dimensions().map_err(tiff_error)?;
+    Ok(upright_size(size, tiff_orientation(&mut decoder)?))
+}
+
+/// The page's `Orientation` tag (274); absent or out of range means upright.
+fn tiff_orientation(decoder: &mut TiffDecoder<Cursor<&[u8]>>) -> Result<Orientation> {
+    let tag = decoder
+        .find_tag_unsigned::<u16>(Tag::Orientation)
+        .map_err(tiff_error)?;
+    Ok(tag
+        .and_then(|value| u8::try_from(value).ok())
+        .and_then(Orientation::from_exif)
+        .unwrap_or(Orientation::NoTransforms))
 }
 
 /// Every page (or only the first unless `all`), read with the tiff crate directly: image's
@@ -151,7 +166,11 @@ pub(crate) fn tiff_pages(
     loop {
         let (width, height) = decoder.dimensions().map_err(tiff_error)?;
         budget.admit(width, height)?;
-        pages.push(read_tiff_page(&mut decoder, limits, pages.len() + 1)?);
+        checkpoint()?;
+        let orientation = tiff_orientation(&mut decoder)?;
+        let mut page = read_tiff_page(&mut decoder, limits, pages.len() + 1)?;
+        page.apply_orientation(orientation);
+        pages.push(page);
         if !all || !decoder.more_images() {
             break;
         }

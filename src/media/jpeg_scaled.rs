@@ -7,12 +7,14 @@
 //! still entropy-decoded, so the saving is in the inverse DCT, upsampling, colour conversion
 //! and the resampling that follows.
 
+use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, RgbImage};
 use jpeg_decoder::{Decoder, PixelFormat};
 
 use crate::domain::ImageLimits;
 use crate::error::{Error, ErrorCode, Result};
-use crate::media::decode::{check_dimensions, check_input_size};
+use crate::media::cancel::checkpoint;
+use crate::media::decode::{check_dimensions, check_input_size, upright_size};
 
 /// The reduced scales used, in eighths, smallest first. The decoder also offers 1/8, which
 /// keeps only each block's average: against a full decode resampled to the same size that
@@ -70,8 +72,13 @@ pub fn decode_covering(
         PixelFormat::L8 | PixelFormat::RGB24 => {}
         PixelFormat::L16 | PixelFormat::CMYK32 => return Ok(None),
     }
-    let Some(reduced) = reduced_size_covering((width, height), (target_width, target_height))
-    else {
+    // The target is the upright size; the scale is chosen on the stored (maybe sideways) one.
+    let orientation = decoder
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let stored_target = upright_size((target_width, target_height), orientation);
+    let Some(reduced) = reduced_size_covering((width, height), stored_target) else {
         return Ok(None);
     };
     let (Ok(request_width), Ok(request_height)) =
@@ -93,20 +100,24 @@ pub fn decode_covering(
     // A second line of defence should the frame disagree with the header that was checked.
     let max_bytes = limits.max_pixels.saturating_mul(3);
     decoder.set_max_decoding_buffer_size(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+    checkpoint()?;
     let Some(pixels) = supported(decoder.decode())? else {
         return Ok(None);
     };
+    checkpoint()?;
     let (w, h) = decoded_size;
     let image = match info.pixel_format {
         PixelFormat::L8 => GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
         PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
         PixelFormat::L16 | PixelFormat::CMYK32 => None,
     };
-    image.map(Some).ok_or_else(|| {
+    let mut image = image.ok_or_else(|| {
         Error::internal(format!(
             "the jpeg decoder returned too few pixels for {w}x{h}"
         ))
-    })
+    })?;
+    image.apply_orientation(orientation);
+    Ok(Some(image))
 }
 
 /// A jpeg-decoder result as ours: `Ok(None)` for a feature this decoder lacks, so that the

@@ -1,6 +1,7 @@
 //! Input and output safety: fetching URLs, sniffing formats, decoding under limits, encoding.
 
 pub mod address_policy;
+pub mod cancel;
 pub mod decode;
 pub mod encode;
 pub mod fetch;
@@ -8,6 +9,7 @@ pub mod frames;
 pub mod jpeg_scaled;
 pub mod sniff;
 pub mod svg;
+mod svg_cost;
 
 pub use decode::{decode, probe};
 pub use encode::encode;

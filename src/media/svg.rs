@@ -17,37 +17,67 @@ use resvg::usvg::{self, fontdb, roxmltree};
 
 use crate::domain::{ImageFormat, ImageLimits};
 use crate::error::{Error, ErrorCode, Result};
+use crate::media::cancel::checkpoint;
 use crate::media::decode::{check_dimensions, check_input_size};
-use crate::media::{probe, sniff};
+use crate::media::{probe, sniff, svg_cost};
 
-/// XML nodes a document may have. Far above any drawing people make, low enough that a
-/// generated document cannot make parsing itself the denial of service.
-const MAX_XML_NODES: u32 = 1_000_000;
+/// XML nodes (elements, text, comments) a document may have: the parser's own backstop,
+/// above any `limits.svg_max_elements` with the text between elements.
+const MAX_XML_NODES: u32 = 4_000_000;
 
 /// How much of an offending reference an error message quotes.
 const QUOTED_REFERENCE_CHARS: usize = 120;
 
 /// The size the document rasterises to (its size rounded up), checked against `limits`.
 pub fn svg_size(bytes: &[u8], limits: &ImageLimits) -> Result<(u32, u32)> {
-    let tree = parse(bytes, limits, Nesting::TopLevel)?;
-    raster_size(&tree, limits)
+    let (_, width, height) = bounded_tree(bytes, limits)?;
+    Ok((width, height))
 }
 
 /// Renders the document at its natural size onto a transparent canvas.
 pub fn rasterize(bytes: &[u8], limits: &ImageLimits) -> Result<RgbaImage> {
-    let tree = parse(bytes, limits, Nesting::TopLevel)?;
-    let (width, height) = raster_size(&tree, limits)?;
+    let (tree, width, height) = bounded_tree(bytes, limits)?;
+    checkpoint()?;
     let mut pixmap = tiny_skia::Pixmap::new(width, height)
         .ok_or_else(|| Error::internal(format!("cannot allocate a {width}x{height} canvas")))?;
-    resvg::render(
-        &tree,
-        tiny_skia::Transform::identity(),
-        &mut pixmap.as_mut(),
-    );
+    // Top-level nodes one at a time, so that a cancelled or overdue job stops between them.
+    // Each is placed where `resvg::render` would draw it: `render_node` shifts by the node's
+    // bounding box, which the translation undoes.
+    for node in tree.root().children() {
+        checkpoint()?;
+        if let Some(bbox) = node.abs_layer_bounding_box() {
+            resvg::render_node(
+                node,
+                tiny_skia::Transform::from_translate(bbox.x(), bbox.y()),
+                &mut pixmap.as_mut(),
+            );
+        }
+    }
+    checkpoint()?;
     let mut rgba = pixmap.take();
     demultiply(&mut rgba);
     RgbaImage::from_raw(width, height, rgba)
         .ok_or_else(|| Error::internal("the rendered canvas has an unexpected size"))
+}
+
+/// The parsed document and its canvas size, refused if its size or its rendering cost
+/// exceeds `limits`.
+fn bounded_tree(bytes: &[u8], limits: &ImageLimits) -> Result<(usvg::Tree, u32, u32)> {
+    let tree = parse(bytes, limits, Nesting::TopLevel)?;
+    let (width, height) = raster_size(&tree, limits)?;
+    let cost = svg_cost::render_cost(&tree, width, height);
+    if cost > limits.svg_max_render_cost {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "svg would cost about {cost} pixel operations to render (its filters, layers \
+                 and shapes over a {width}x{height} canvas); the limit is {} \
+                 (limits.svg_max_render_cost)",
+                limits.svg_max_render_cost
+            ),
+        ));
+    }
+    Ok((tree, width, height))
 }
 
 /// Whether a document is the input itself or an image embedded in it.
@@ -72,7 +102,11 @@ fn parse(bytes: &[u8], limits: &ImageLimits, nesting: Nesting) -> Result<usvg::T
     };
     let document = roxmltree::Document::parse_with_options(text, xml_options)
         .map_err(|err| invalid(format!("svg is not well-formed XML: {err}")))?;
+    // roxmltree builds its tree without recursing; usvg's conversion below recurses once per
+    // level, so the shape is checked first.
+    check_structure(&document, limits)?;
     refuse_external_references(&document)?;
+    checkpoint()?;
 
     // The resolver can only answer "no image", so it parks the reason here.
     let embedded_error: Mutex<Option<Error>> = Mutex::new(None);
@@ -106,6 +140,47 @@ fn parse(bytes: &[u8], limits: &ImageLimits, nesting: Nesting) -> Result<usvg::T
         Some(err) => Err(err),
         None => Ok(tree),
     }
+}
+
+/// Refuses a document nested deeper than `limits.svg_max_depth` or with more elements than
+/// `limits.svg_max_elements`, walking it without recursion.
+fn check_structure(document: &roxmltree::Document, limits: &ImageLimits) -> Result<()> {
+    // Nodes are stored in document order, so a parent's depth is known before its children's.
+    let mut depths: Vec<u32> = Vec::new();
+    let mut elements: u32 = 0;
+    for node in document.descendants() {
+        let id = node.id().get_usize();
+        if depths.len() <= id {
+            depths.resize(id + 1, 0);
+        }
+        let parent = node.parent().map_or(0, |p| depths[p.id().get_usize()]);
+        if !node.is_element() {
+            depths[id] = parent;
+            continue;
+        }
+        let depth = parent + 1;
+        depths[id] = depth;
+        elements += 1;
+        if depth > limits.svg_max_depth {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "svg nests elements more than {} levels deep (limits.svg_max_depth)",
+                    limits.svg_max_depth
+                ),
+            ));
+        }
+        if elements > limits.svg_max_elements {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "svg has more than {} elements (limits.svg_max_elements)",
+                    limits.svg_max_elements
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Turns the decoded bytes of a `data:` URI into an image usvg can draw, deciding the format
@@ -546,6 +621,88 @@ mod tests {
         let [r, g, b, a] = image.get_pixel(10, 10).0;
         assert!((127..=128).contains(&a), "alpha {a}");
         assert!(r.abs_diff(200) <= 2 && g.abs_diff(100) <= 2 && b.abs_diff(50) <= 2);
+    }
+
+    #[test]
+    fn refuses_deep_nesting_before_usvg_recurses() {
+        let depth = 3_100;
+        let document = svg(&format!("{}{}", "<g>".repeat(depth), "</g>".repeat(depth)));
+        // On a small stack, as a worker's: usvg would overflow it.
+        let err = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || refusal(&document))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        assert!(
+            err.message.contains("limits.svg_max_depth"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn draws_documents_nested_up_to_the_limit() {
+        let limits = ImageLimits::default();
+        // The root <svg> is one level.
+        let depth = limits.svg_max_depth as usize - 2;
+        let body = format!(
+            r#"{}<rect width="10" height="10" fill="red"/>{}"#,
+            "<g>".repeat(depth),
+            "</g>".repeat(depth)
+        );
+        let image = rasterize(svg(&body).as_bytes(), &limits).unwrap();
+        assert_eq!(image.get_pixel(5, 5).0, [255, 0, 0, 255]);
+    }
+
+    #[test]
+    fn refuses_too_many_elements() {
+        let limits = ImageLimits {
+            svg_max_elements: 50,
+            ..ImageLimits::default()
+        };
+        let document = svg(&"<rect/>".repeat(60));
+        let err = refused(svg_size(document.as_bytes(), &limits), "must refuse");
+        assert!(
+            err.message.contains("limits.svg_max_elements"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn refuses_a_blur_over_a_huge_canvas_before_drawing() {
+        let document = format!(
+            r#"<svg {SVG_NS} width="7000" height="7000"><filter id="f"><feGaussianBlur stdDeviation="90"/></filter><rect width="7000" height="7000" filter="url(#f)"/></svg>"#
+        );
+        let started = std::time::Instant::now();
+        let err = refusal(&document);
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        assert!(
+            err.message.contains("limits.svg_max_render_cost"),
+            "{}",
+            err.message
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn draws_a_modest_blur() {
+        let body = r#"<filter id="f"><feGaussianBlur stdDeviation="2"/></filter>
+            <rect width="40" height="30" fill="blue" filter="url(#f)"/>"#;
+        let image = rasterize(svg(body).as_bytes(), &ImageLimits::default()).unwrap();
+        assert_eq!(image.get_pixel(20, 15).0[2], 255);
+    }
+
+    #[test]
+    fn an_overdue_job_stops_rendering() {
+        let body = r#"<rect width="10" height="10"/>"#;
+        let err = crate::media::cancel::run_here(std::time::Duration::ZERO, || {
+            rasterize(svg(body).as_bytes(), &ImageLimits::default())
+        })
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::DeadlineExceeded);
     }
 
     fn base64_encode(bytes: &[u8]) -> String {

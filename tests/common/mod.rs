@@ -311,3 +311,121 @@ pub fn segmentation_ready() -> Option<PathBuf> {
         None
     }
 }
+
+/// A TIFF (big-endian) EXIF block holding only an Orientation tag (1–8).
+pub fn exif_orientation(orientation: u16) -> Vec<u8> {
+    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+    tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
+    tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+    tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+    tiff.extend_from_slice(&1u32.to_be_bytes()); // count
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0]); // value padding
+    tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
+    tiff
+}
+
+/// A 40×20 picture, red on the left and blue on the right: stored landscape, so that a
+/// rotation is easy to see.
+pub fn sideways_picture() -> image::RgbImage {
+    image::RgbImage::from_fn(40, 20, |x, _| {
+        if x < 20 {
+            image::Rgb([220, 20, 20])
+        } else {
+            image::Rgb([20, 20, 220])
+        }
+    })
+}
+
+/// [`sideways_picture`] as a JPEG carrying an EXIF APP1 segment with `orientation`.
+pub fn jpeg_with_orientation(orientation: u16) -> Vec<u8> {
+    let jpeg = encode(
+        &image::DynamicImage::ImageRgb8(sideways_picture()),
+        image::ImageFormat::Jpeg,
+    );
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(exif_orientation(orientation));
+    let mut out = jpeg[..2].to_vec(); // SOI
+    out.extend_from_slice(&[0xff, 0xe1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend(app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// [`sideways_picture`] as a PNG with an `eXIf` chunk carrying `orientation`.
+pub fn png_with_orientation(orientation: u16) -> Vec<u8> {
+    let png = encode(
+        &image::DynamicImage::ImageRgb8(sideways_picture()),
+        image::ImageFormat::Png,
+    );
+    // Signature (8) and IHDR (25); eXIf must come before IDAT.
+    let mut out = png[..33].to_vec();
+    let exif = exif_orientation(orientation);
+    let mut chunk = b"eXIf".to_vec();
+    chunk.extend_from_slice(&exif);
+    out.extend_from_slice(&(exif.len() as u32).to_be_bytes());
+    out.extend_from_slice(&chunk);
+    out.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    out.extend_from_slice(&png[33..]);
+    out
+}
+
+/// [`sideways_picture`] as an extended (VP8X) lossless WebP with an `EXIF` chunk.
+pub fn webp_with_orientation(orientation: u16) -> Vec<u8> {
+    let simple = encode(
+        &image::DynamicImage::ImageRgb8(sideways_picture()),
+        image::ImageFormat::WebP,
+    );
+    // RIFF(4) size(4) WEBP(4), then the VP8L chunk.
+    let image_chunk = &simple[12..];
+    let mut vp8x = b"VP8X".to_vec();
+    vp8x.extend_from_slice(&10u32.to_le_bytes());
+    vp8x.push(0x08); // EXIF present
+    vp8x.extend_from_slice(&[0, 0, 0]);
+    vp8x.extend_from_slice(&39u32.to_le_bytes()[..3]); // width - 1
+    vp8x.extend_from_slice(&19u32.to_le_bytes()[..3]); // height - 1
+    let exif = exif_orientation(orientation);
+    let mut exif_chunk = b"EXIF".to_vec();
+    exif_chunk.extend_from_slice(&(exif.len() as u32).to_le_bytes());
+    exif_chunk.extend_from_slice(&exif);
+    if exif.len() % 2 == 1 {
+        exif_chunk.push(0);
+    }
+    let mut body = b"WEBP".to_vec();
+    body.extend(vp8x);
+    body.extend_from_slice(image_chunk);
+    body.extend(exif_chunk);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend(body);
+    out
+}
+
+/// [`sideways_picture`] as a TIFF whose Orientation tag is `orientation`.
+pub fn tiff_with_orientation(orientation: u16) -> Vec<u8> {
+    use tiff::encoder::{TiffEncoder, colortype};
+    let picture = sideways_picture();
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut encoder = TiffEncoder::new(&mut out).expect("tiff encoder");
+    let mut page = encoder
+        .new_image::<colortype::RGB8>(40, 20)
+        .expect("tiff page");
+    page.encoder()
+        .write_tag(tiff::tags::Tag::Orientation, orientation)
+        .expect("orientation tag");
+    page.write_data(picture.as_raw()).expect("tiff data");
+    out.into_inner()
+}
+
+/// Whether `image` shows [`sideways_picture`] turned upright by orientation 6 (a quarter turn
+/// clockwise): 20×40, red on top, blue below.
+pub fn is_upright(image: &image::DynamicImage) -> bool {
+    let rgb = image.to_rgb8();
+    if rgb.dimensions() != (20, 40) {
+        return false;
+    }
+    let top = rgb.get_pixel(10, 5).0;
+    let bottom = rgb.get_pixel(10, 35).0;
+    top[0] > 150 && top[2] < 100 && bottom[2] > 150 && bottom[0] < 100
+}

@@ -211,11 +211,10 @@ fn job_result_url(result: Option<serde_json::Value>) -> Result<String> {
 }
 
 async fn blocking<T: Send + 'static>(
+    limits: &ImageLimits,
     job: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(job)
-        .await
-        .map_err(|e| Error::internal(format!("{PROVIDER} image worker failed: {e}")))?
+    crate::media::cancel::run_blocking(limits.job_budget(), job).await
 }
 
 #[async_trait]
@@ -238,8 +237,10 @@ impl Provider for AliyunVisionProvider {
         let plan = Plan::new(action, &params);
         let limits = self.limits;
         let input_limits = (!action.is_async()).then_some(self.input_limits);
-        let image =
-            blocking(move || render::prepare_input(image, action, input_limits, &limits)).await?;
+        let image = blocking(&limits, move || {
+            render::prepare_input(image, action, input_limits, &limits)
+        })
+        .await?;
         let published = self
             .publisher
             .publish(&image)
@@ -252,9 +253,11 @@ impl Provider for AliyunVisionProvider {
         );
         let result = self.downloader.fetch(PROVIDER, &result_url).await?;
         let output = params.output;
-        blocking(move || render::finish(result, &plan, output, &limits))
-            .await
-            .map_err(|e| e.with_provider(PROVIDER))
+        blocking(&limits, move || {
+            render::finish(result, &plan, output, &limits)
+        })
+        .await
+        .map_err(|e| e.with_provider(PROVIDER))
     }
 }
 

@@ -111,7 +111,7 @@ impl DashScopeProvider {
             return Ok(image);
         }
         let limits = self.limits;
-        tokio::task::spawn_blocking(move || {
+        crate::media::cancel::run_blocking(limits.job_budget(), move || {
             let (_, decoded) = crate::media::decode(&image.bytes, &limits)?;
             let bytes = crate::media::encode(&decoded, format, output.quality)?;
             Ok(EncodedImage {
@@ -122,7 +122,6 @@ impl DashScopeProvider {
             })
         })
         .await
-        .map_err(|e| Error::internal(format!("re-encoding failed: {e}")))?
     }
 
     /// `image` resized (aspect kept) so both sides lie in `[min, max]` where possible, with

@@ -44,7 +44,7 @@ impl LocalProvider {
         let runtime = Runtime::new(&settings.models);
         LocalProvider {
             limits: settings.limits,
-            pool: CpuPool::per_core(),
+            pool: CpuPool::per_core(settings.limits.job_budget()),
             segmenter: Arc::new(Segmenter::with_runtime(runtime.clone())),
             styles: Arc::new(StyleModels::new(runtime, &settings.models)),
         }

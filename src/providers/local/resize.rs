@@ -7,6 +7,7 @@ use crate::domain::params::ResizeParams;
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, Result};
 use crate::media;
+use crate::media::cancel::checkpoint;
 
 pub fn resize(
     source: &SourceImage,
@@ -15,7 +16,9 @@ pub fn resize(
 ) -> Result<EncodedImage> {
     let (width, height) = params.target_size(source.width, source.height);
     let decoded = decode_covering(source, limits, width, height)?;
+    checkpoint()?;
     let resized = resize_to(&decoded, width, height)?;
+    checkpoint()?;
     let format = params.output.format.unwrap_or(match source.format {
         ImageFormat::Jpeg => ImageFormat::Jpeg,
         ImageFormat::Png

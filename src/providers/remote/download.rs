@@ -79,7 +79,13 @@ impl ResultDownloader {
             }
             body.extend_from_slice(&chunk);
         }
-        let (format, width, height) = crate::media::probe(&body, &self.limits).map_err(|e| {
+        let body = bytes::Bytes::from(body);
+        let limits = self.limits;
+        let probed = body.clone();
+        let probe = crate::media::cancel::run_blocking(limits.job_budget(), move || {
+            crate::media::probe(&probed, &limits)
+        });
+        let (format, width, height) = probe.await.map_err(|e| {
             Error::new(
                 ErrorCode::Internal,
                 format!("{provider} returned a result that is not a usable image: {e}"),
@@ -87,7 +93,7 @@ impl ResultDownloader {
             .with_provider(provider)
         })?;
         Ok(EncodedImage {
-            bytes: body.into(),
+            bytes: body,
             format,
             width,
             height,
