@@ -15,3 +15,5 @@ pub mod providers;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod test_support;
