@@ -16,3 +16,5 @@ pub mod redact;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -34,21 +34,74 @@ async fn health(server: &TestServer, service: &str) -> ServingStatus {
     ServingStatus::try_from(reply.status).unwrap()
 }
 
+/// Each service's status, in [`SERVICES`] order.
+async fn statuses(server: &TestServer) -> Vec<(&'static str, ServingStatus)> {
+    let mut statuses = Vec::new();
+    for service in SERVICES {
+        statuses.push((service, health(server, service).await));
+    }
+    statuses
+}
+
+/// What the embedded defaults give, whether ONNX Runtime is installed or not: the local
+/// provider alone, with no models in `models.dir`. Resize and convert need no model, so
+/// utility serves; background removal, change background and create character need the
+/// segmentation model; no default provider runs clothes, expand, fix, watermark, covers or
+/// portraits.
 #[tokio::test]
-async fn health_reports_a_status_per_service() {
+async fn health_on_the_embedded_defaults_serves_only_what_needs_no_model() {
+    let defaults = imgforge::config::Settings::embedded();
+    assert!(
+        !defaults.models.dir.join("u2netp.onnx").exists(),
+        "{} must hold no model for this test",
+        defaults.models.dir.display()
+    );
     let server = TestServer::start().await;
     assert_eq!(health(&server, "").await, ServingStatus::Serving);
     assert_eq!(
-        health(&server, "imgforge.v1.UtilityService").await,
-        ServingStatus::Serving
+        statuses(&server).await,
+        [
+            ("imgforge.v1.EditingService", ServingStatus::NotServing),
+            ("imgforge.v1.UtilityService", ServingStatus::Serving),
+            ("imgforge.v1.CharacterService", ServingStatus::NotServing),
+            ("imgforge.v1.CoverService", ServingStatus::NotServing),
+            ("imgforge.v1.PortraitService", ServingStatus::NotServing),
+        ]
     );
-    for service in SERVICES {
-        let status = health(&server, service).await;
-        assert!(
-            matches!(status, ServingStatus::Serving | ServingStatus::NotServing),
-            "{service}: {status:?}"
-        );
-    }
+    server.stop().await;
+}
+
+/// With the segmentation model installed, editing and character serve exactly when ONNX
+/// Runtime loads (in CI it must).
+#[tokio::test]
+async fn health_with_the_models_installed_follows_onnx_runtime() {
+    let Some(dir) = common::models_dir() else {
+        return;
+    };
+    let mut models = imgforge::config::Settings::embedded().models;
+    models.dir = dir.clone();
+    let with_runtime = match imgforge::models::runtime::library(&models) {
+        Ok(_) => ServingStatus::Serving,
+        Err(e) => {
+            common::unavailable(format_args!(
+                "ONNX Runtime cannot be loaded ({})",
+                e.message
+            ));
+            ServingStatus::NotServing
+        }
+    };
+    let server = TestServer::start_with(|s| s.models.dir = dir).await;
+    assert_eq!(health(&server, "").await, ServingStatus::Serving);
+    assert_eq!(
+        statuses(&server).await,
+        [
+            ("imgforge.v1.EditingService", with_runtime),
+            ("imgforge.v1.UtilityService", ServingStatus::Serving),
+            ("imgforge.v1.CharacterService", with_runtime),
+            ("imgforge.v1.CoverService", ServingStatus::NotServing),
+            ("imgforge.v1.PortraitService", ServingStatus::NotServing),
+        ]
+    );
     server.stop().await;
 }
 

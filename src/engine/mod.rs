@@ -1,6 +1,8 @@
 //! The single entry point both transports call: resolves inputs, routes an operation through
 //! its provider chain with fallback, and delivers results.
 
+#[cfg(test)]
+mod chain_tests;
 pub mod delivery;
 mod input;
 mod preprocess;

@@ -22,16 +22,11 @@ pub use svg::{rasterize, svg_size};
 pub(crate) mod testdata {
     use std::path::PathBuf;
 
-    /// A file from the shared real-image folder, or `None` (with the reason printed) when the
-    /// folder is not checked out next to the crate, so tests skip instead of failing.
+    /// A file from the shared real-image folder, or `None` (reason printed) when it is
+    /// absent on a user's clone; in CI its absence fails the test (`crate::test_support`).
+    #[track_caller]
     pub fn path(name: &str) -> Option<PathBuf> {
-        let path =
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata")).join(name);
-        if path.is_file() {
-            return Some(path);
-        }
-        eprintln!("skipping: test image {} is not available", path.display());
-        None
+        crate::test_support::testdata(name)
     }
 
     /// The bytes of a shared test image, or `None` when it is not available.

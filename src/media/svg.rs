@@ -569,7 +569,9 @@ mod tests {
     #[test]
     fn renders_text_with_generic_fonts() {
         if system_fonts().is_empty() {
-            eprintln!("skipping: no system fonts installed");
+            crate::test_support::unavailable(
+                "no system fonts installed (apt-get install fonts-dejavu-core)",
+            );
             return;
         }
         let body = r#"<rect width="200" height="40" fill="white"/>

@@ -559,11 +559,10 @@ mod tests {
 
     #[test]
     fn the_shared_u2netp_is_the_official_file() {
-        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models"));
-        if !dir.join("u2netp.onnx").is_file() {
-            eprintln!("skipped: {} has no u2netp.onnx", dir.display());
+        let Some(dir) = crate::test_support::models_dir() else {
             return;
-        }
+        };
+        let dir = dir.as_path();
         let spec = crate::models::registry::find("u2netp").unwrap();
         let file = spec.main_file();
         assert_eq!(verify_file(dir, file).unwrap(), Check::Verified);

@@ -75,6 +75,20 @@ impl ProviderRegistry {
         Ok(ProviderRegistry { providers, chains })
     }
 
+    /// A registry of the given providers with one chain for every operation (the names in
+    /// `chain`, in order): lets engine tests run the chain on fake providers.
+    #[cfg(test)]
+    pub(crate) fn of(providers: Vec<Arc<dyn Provider>>, chain: &[&str]) -> Self {
+        let chain: Vec<String> = chain.iter().map(|name| (*name).to_owned()).collect();
+        ProviderRegistry {
+            providers: providers.into_iter().map(|p| (p.name(), p)).collect(),
+            chains: Operation::ALL
+                .iter()
+                .map(|&op| (op, chain.clone()))
+                .collect(),
+        }
+    }
+
     /// The configured providers of `op` that support it, in chain order.
     pub fn chain(&self, op: Operation) -> ProviderChain {
         let configured = self.chains.get(&op).cloned().unwrap_or_default();

@@ -88,26 +88,66 @@ impl TestServer {
     }
 }
 
-/// The shared test photos, or `None` (with the reason printed) where the folder is absent.
+/// Whether a missing prerequisite (`../shared`, a model, a test photo, ONNX Runtime) fails
+/// the test instead of skipping it: `IMGFORGE_REQUIRE_ALL=1` (or `true`) forces it, `=0` (or
+/// `false`) turns it off, and unset it follows `CI` (`true` or `1`). `scripts/test.sh` sets
+/// `IMGFORGE_REQUIRE_ALL=1` when `CI=true`. The unit tests follow the same rule
+/// (src/test_support.rs).
+pub fn strict() -> bool {
+    let flag = |value: &str| {
+        matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes"
+        )
+    };
+    match std::env::var("IMGFORGE_REQUIRE_ALL") {
+        Ok(value) if !value.trim().is_empty() => flag(&value),
+        _ => std::env::var("CI").is_ok_and(|ci| flag(&ci)),
+    }
+}
+
+/// The one place a test gives up for want of something outside the repository: panics naming
+/// `what` when [`strict`], else prints why the test skips. Callers return early after it.
+#[track_caller]
+pub fn unavailable(what: impl std::fmt::Display) {
+    if strict() {
+        panic!(
+            "required here (CI=true or IMGFORGE_REQUIRE_ALL=1) but unavailable: {what}; \
+             set IMGFORGE_REQUIRE_ALL=0 to skip instead"
+        );
+    }
+    eprintln!("skipping: {what}");
+}
+
+/// The shared folder: `$IMGFORGE_SHARED_DIR`, else `../shared` next to the crate.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("IMGFORGE_SHARED_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+    }
+}
+
+/// The shared test photos, or `None` (reason printed) where absent; a failure when [`strict`].
+#[track_caller]
 pub fn testdata(name: &str) -> Option<Vec<u8>> {
     let path = testdata_dir().join(name);
     match std::fs::read(&path) {
         Ok(bytes) => Some(bytes),
         Err(e) => {
-            eprintln!(
-                "skipping: test photo {} is unavailable ({e})",
+            unavailable(format_args!(
+                "test photo {} is missing ({e})",
                 path.display()
-            );
+            ));
             None
         }
     }
 }
 
 pub fn testdata_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")
+    shared_dir().join("testdata")
 }
 
-/// Returns early from a test (printing why) when a test photo is missing.
+/// Returns early from a test (printing why) when a test photo is missing; fails when [`strict`].
 #[macro_export]
 macro_rules! photo {
     ($name:expr) => {
@@ -210,20 +250,22 @@ pub fn decode(bytes: &[u8]) -> image::DynamicImage {
     image::load_from_memory(bytes).expect("result decodes")
 }
 
-/// The shared model folder, or `None` (reason printed) where it is absent.
+/// The shared model folder, or `None` (reason printed) where it is absent; a failure when
+/// [`strict`].
+#[track_caller]
 pub fn models_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/models");
+    let dir = shared_dir().join("models");
     if dir.join("u2netp.onnx").is_file() {
         Some(dir)
     } else {
-        eprintln!("skipping: {} has no u2netp.onnx", dir.display());
+        unavailable(format_args!("{} has no u2netp.onnx", dir.display()));
         None
     }
 }
 
 impl TestServer {
     /// A server whose local engine reads the shared models; `None` (reason printed) where
-    /// the models or the ONNX Runtime library are unavailable.
+    /// the models or the ONNX Runtime library are unavailable; a failure when [`strict`].
     pub async fn with_models(configure: impl FnOnce(&mut Settings)) -> Option<TestServer> {
         let dir = models_dir()?;
         let server = TestServer::start_with(|s| {
@@ -241,8 +283,11 @@ impl TestServer {
             .into_inner()
             .status;
         if status != tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
-            eprintln!("skipping: the local engine is not ready (ONNX Runtime library missing?)");
             server.stop().await;
+            unavailable(format_args!(
+                "the local engine is not ready: ONNX Runtime cannot be loaded ({})",
+                ort_hint()
+            ));
             return None;
         }
         Some(server)
@@ -297,7 +342,9 @@ pub fn encode(image: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8
 }
 
 /// The shared model folder when the local segmentation model can really run there (model
-/// file and ONNX Runtime library present); `None`, reason printed, otherwise.
+/// file and ONNX Runtime library present); `None`, reason printed, otherwise; a failure when
+/// [`strict`].
+#[track_caller]
 pub fn segmentation_ready() -> Option<PathBuf> {
     let dir = models_dir()?;
     let mut settings = Settings::embedded();
@@ -305,9 +352,10 @@ pub fn segmentation_ready() -> Option<PathBuf> {
     if imgforge::providers::local::Segmenter::new(&settings.models).is_ready(None) {
         Some(dir)
     } else {
-        eprintln!(
-            "skipping: the local segmentation model cannot run (ONNX Runtime library missing?)"
-        );
+        unavailable(format_args!(
+            "the local segmentation model cannot run: ONNX Runtime cannot be loaded ({})",
+            ort_hint()
+        ));
         None
     }
 }
@@ -428,4 +476,12 @@ pub fn is_upright(image: &image::DynamicImage) -> bool {
     let top = rgb.get_pixel(10, 5).0;
     let bottom = rgb.get_pixel(10, 35).0;
     top[0] > 150 && top[2] < 100 && bottom[2] > 150 && bottom[0] < 100
+}
+
+/// Why ONNX Runtime cannot be loaded, in the loader's own words.
+fn ort_hint() -> String {
+    match imgforge::models::runtime::library(&Settings::embedded().models) {
+        Ok(_) => "the library loads, yet the model is not ready".into(),
+        Err(e) => e.message,
+    }
 }

@@ -106,11 +106,11 @@ pub async fn cut_outs_are_opaque_subjects_on_transparency(subject: &Subject) {
                 "{op:?}: the reply says the background was kept: {:?}",
                 reply.notes
             );
-            eprintln!(
-                "skipping the transparency check of {op:?} on {}: no local segmentation model \
-                 to cut the result out",
+            common::unavailable(format_args!(
+                "the transparency check of {op:?} on {}: no local segmentation model to cut \
+                 the result out",
                 subject.provider()
-            );
+            ));
             continue;
         }
         let Some(Location::Url(url)) = &reply.images[0].location else {

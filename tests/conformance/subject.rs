@@ -91,9 +91,13 @@ impl Subject {
         Some(Subject::remote(server, Backend::AliyunVision(emulator), false).await)
     }
 
-    /// An emulated provider: the test photos where present, synthetic ones otherwise.
+    /// An emulated provider: the test photos where present, synthetic ones otherwise (on a
+    /// user's clone only: in CI a missing photo fails).
     async fn remote(server: TestServer, backend: Backend, segmentation: bool) -> Subject {
         let photo = |name: &str, synthetic: fn() -> Vec<u8>| {
+            if common::strict() {
+                return common::testdata(name).expect("strict mode fails instead");
+            }
             std::fs::read(common::testdata_dir().join(name)).unwrap_or_else(|_| synthetic())
         };
         Subject {

@@ -534,48 +534,4 @@ mod tests {
             assert!(alpha.get_pixel(2, 2)[0] <= 5, "{refinement:?}");
         }
     }
-
-    /// Renders astronaut with every refinement and kind into /tmp/cutout_*.png, with timings.
-    /// `cargo test --release --lib cutout::tests::gallery -- --ignored --nocapture`
-    #[test]
-    #[ignore = "writes images to /tmp for a human to look at"]
-    fn gallery() {
-        let photo = "/work/shared/testdata/astronaut.png";
-        let mask_path = "/tmp/masks/astronaut_mask.png";
-        if !std::path::Path::new(photo).exists() || !std::path::Path::new(mask_path).exists() {
-            println!("skipping: {photo} or {mask_path} is absent");
-            return;
-        }
-        let image = image::open(photo).expect("photo").to_rgb8();
-        let mask = image::open(mask_path).expect("mask").to_luma8();
-        let refinements = [
-            ("none", Refinement::None),
-            ("guided", Refinement::GuidedFilter),
-            ("matting", Refinement::AlphaMatting),
-        ];
-        let kinds = [
-            ("cutout", CutoutKind::Cutout),
-            ("mask", CutoutKind::Mask),
-            ("solid", CutoutKind::Solid([40, 120, 220, 255])),
-        ];
-        for (refinement_name, refinement) in refinements {
-            for (kind_name, kind) in kinds {
-                for crop_to_subject in [false, true] {
-                    let opts = CutoutOptions {
-                        kind,
-                        crop_to_subject,
-                        crop_margin: 16,
-                        refinement,
-                    };
-                    let started = std::time::Instant::now();
-                    let out = render(&image, &mask, &opts).expect("render");
-                    let elapsed = started.elapsed();
-                    let crop = if crop_to_subject { "_crop" } else { "" };
-                    let path = format!("/tmp/cutout_{refinement_name}_{kind_name}{crop}.png");
-                    out.save(&path).expect("save");
-                    println!("{path}: {}x{} in {elapsed:?}", out.width(), out.height());
-                }
-            }
-        }
-    }
 }

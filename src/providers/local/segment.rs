@@ -220,10 +220,14 @@ fn to_mask(prediction: &[f32], activation: Activation) -> Vec<u8> {
 mod tests {
     use super::*;
     use std::path::Path;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
-    const SHARED_MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models");
-    const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata");
+    fn shared_models() -> std::path::PathBuf {
+        crate::test_support::shared_dir().join("models")
+    }
+    fn testdata() -> std::path::PathBuf {
+        crate::test_support::shared_dir().join("testdata")
+    }
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rembg");
     const PHOTOS: [&str; 5] = [
         "astronaut.png",
@@ -241,14 +245,14 @@ mod tests {
 
     /// A segmenter over the shared u2netp, or the reason there is none here.
     fn shared_segmenter() -> std::result::Result<Segmenter, String> {
-        let models = Path::new(SHARED_MODELS);
+        let models = shared_models();
         if !models.join("u2netp.onnx").is_file() {
             return Err(format!("{} has no u2netp.onnx", models.display()));
         }
-        if !Path::new(TESTDATA).is_dir() {
-            return Err(format!("{TESTDATA} is absent"));
+        if !testdata().is_dir() {
+            return Err(format!("{} is absent", testdata().display()));
         }
-        let segmenter = Segmenter::new(&settings_with_dir(models));
+        let segmenter = Segmenter::new(&settings_with_dir(&models));
         segmenter.runtime.library().map_err(|e| e.message)?;
         Ok(segmenter)
     }
@@ -276,14 +280,12 @@ mod tests {
         let segmenter = match shared_segmenter() {
             Ok(s) => s,
             Err(reason) => {
-                eprintln!("skipped: {reason}");
+                crate::test_support::unavailable(reason);
                 return;
             }
         };
         for photo in PHOTOS {
-            let rgb = image::open(Path::new(TESTDATA).join(photo))
-                .unwrap()
-                .to_rgb8();
+            let rgb = image::open(testdata().join(photo)).unwrap().to_rgb8();
             let stem = photo.rsplit_once('.').unwrap().0;
             let fixture = Path::new(FIXTURES).join(format!("{stem}_u2netp_mask.png"));
             let reference = image::open(&fixture)
@@ -313,7 +315,7 @@ mod tests {
                 "{photo}: mean absolute difference {mad} above 0.5"
             );
         }
-        let path = Path::new(SHARED_MODELS).join("u2netp.onnx");
+        let path = shared_models().join("u2netp.onnx");
         assert!(segmenter.runtime.sessions_created(&path) >= 1);
     }
 
@@ -322,11 +324,11 @@ mod tests {
         let segmenter = match shared_segmenter() {
             Ok(s) => s,
             Err(reason) => {
-                eprintln!("skipped: {reason}");
+                crate::test_support::unavailable(reason);
                 return;
             }
         };
-        let rgb = image::open(Path::new(TESTDATA).join("chelsea.png"))
+        let rgb = image::open(testdata().join("chelsea.png"))
             .unwrap()
             .to_rgb8();
         let first = segmenter.mask(&rgb, None).unwrap();
@@ -342,7 +344,7 @@ mod tests {
                 );
             }
         });
-        let path = Path::new(SHARED_MODELS).join("u2netp.onnx");
+        let path = shared_models().join("u2netp.onnx");
         let created = segmenter.runtime.sessions_created(&path);
         let limit = segmenter.runtime.settings().concurrency;
         assert!(
@@ -394,7 +396,7 @@ mod tests {
     #[test]
     fn a_corrupt_model_file_is_a_failed_precondition_pointing_at_verify() {
         if let Err(reason) = shared_segmenter() {
-            eprintln!("skipped: {reason}");
+            crate::test_support::unavailable(reason);
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -451,100 +453,5 @@ mod tests {
         assert_eq!(lut[2][0], ((0.0 - 0.406) / 0.225) as f32);
         // An all-black image divides by 1e-6, as rembg does, and stays finite.
         assert!(normalisation_table(&[0, 0, 0], &params)[1][0].is_finite());
-    }
-
-    /// Not a test of behaviour: keeps the masks and model inputs for a person to look at.
-    #[test]
-    #[ignore = "writes /tmp/imgforge_masks/ for a visual check"]
-    fn write_masks_for_a_visual_check() {
-        let segmenter = shared_segmenter().expect("shared models and onnx runtime");
-        let out = Path::new("/tmp/imgforge_masks");
-        std::fs::create_dir_all(out).unwrap();
-        for photo in PHOTOS {
-            let rgb = image::open(Path::new(TESTDATA).join(photo))
-                .unwrap()
-                .to_rgb8();
-            let stem = photo.rsplit_once('.').unwrap().0;
-            let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-            let small = resample::resize::<3>(rgb.as_raw(), w, h, 320, 320);
-            RgbImage::from_raw(320, 320, small)
-                .unwrap()
-                .save(out.join(format!("{stem}_320.png")))
-                .unwrap();
-            let mask = segmenter.mask(&rgb, None).unwrap();
-            mask.save(out.join(format!("{stem}.png"))).unwrap();
-        }
-    }
-
-    /// rembg's time (from `scripts/rembg_reference_masks.py --time`) next to ours, both
-    /// starting from the encoded file; run alone, in release, on an idle machine.
-    #[test]
-    #[ignore = "benchmark: needs rembg installed; cargo test --release -- --ignored speed"]
-    fn speed_against_rembg() {
-        let segmenter = shared_segmenter().expect("shared models and onnx runtime");
-        let scratch = tempfile::tempdir().unwrap();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/rembg_reference_masks.py"
-        );
-        let rembg = std::process::Command::new("python3")
-            .args([script, "--time", "--out"])
-            .arg(scratch.path())
-            .output()
-            .expect("python3");
-        assert!(
-            rembg.status.success(),
-            "{}",
-            String::from_utf8_lossy(&rembg.stderr)
-        );
-        let rembg = String::from_utf8(rembg.stdout).unwrap();
-        for photo in PHOTOS {
-            let bytes = std::fs::read(Path::new(TESTDATA).join(photo)).unwrap();
-            let run = || {
-                let rgb = image::load_from_memory(&bytes).unwrap().to_rgb8();
-                segmenter.mask(&rgb, None).unwrap()
-            };
-            run();
-            let mut times: Vec<Duration> = (0..5)
-                .map(|_| {
-                    let started = Instant::now();
-                    run();
-                    started.elapsed()
-                })
-                .collect();
-            times.sort();
-            let ours = times[2].as_secs_f64() * 1e3;
-            let rgb = image::load_from_memory(&bytes).unwrap().to_rgb8();
-            let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-            let stage = |work: &dyn Fn()| {
-                let mut t: Vec<Duration> = (0..5)
-                    .map(|_| {
-                        let started = Instant::now();
-                        work();
-                        started.elapsed()
-                    })
-                    .collect();
-                t.sort();
-                t[2].as_secs_f64() * 1e3
-            };
-            let decode = stage(&|| drop(image::load_from_memory(&bytes).unwrap().to_rgb8()));
-            let down = stage(&|| drop(resample::resize::<3>(rgb.as_raw(), w, h, 320, 320)));
-            let small = vec![128u8; 320 * 320];
-            let up = stage(&|| drop(resample::resize::<1>(&small, 320, 320, w, h)));
-            eprintln!(
-                "{photo:<20} stages: decode {decode:.1} ms, resize in {down:.1} ms, resize back {up:.1} ms"
-            );
-            let line = rembg.lines().find(|l| l.starts_with(photo)).unwrap_or("");
-            let theirs: f64 = line
-                .split("rembg mask ")
-                .nth(1)
-                .and_then(|rest| rest.split(' ').next())
-                .and_then(|ms| ms.parse().ok())
-                .unwrap_or(f64::NAN);
-            eprintln!(
-                "{photo:<20} decode+mask: ours {ours:.1} ms, rembg {theirs:.1} ms, ratio {:.2}",
-                ours / theirs
-            );
-        }
     }
 }

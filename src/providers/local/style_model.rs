@@ -251,7 +251,10 @@ mod tests {
         settings.style.layout = layout;
         let runtime = Runtime::new(&settings);
         if let Err(e) = runtime.library() {
-            println!("skipping: ONNX Runtime is unavailable: {}", e.message);
+            crate::test_support::unavailable(format_args!(
+                "ONNX Runtime is unavailable: {}",
+                e.message
+            ));
             return None;
         }
         Some(StyleModels::new(runtime, &settings))

@@ -372,34 +372,30 @@ fn extreme_placements_and_tiny_backgrounds_still_composite() {
     }
 }
 
-// Real photographs with mattes made by rembg; skipped when absent.
+// Real photographs (../shared/testdata) with the u2netp mattes committed as rembg fixtures;
+// skipped without the photos on a user's clone, a failure in CI.
 
-const TESTDATA: &str = "/work/shared/testdata";
-const MASKS: &str = "/tmp/masks";
+const MASKS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rembg");
 
 fn real_subject(name: &str, file: &str) -> Option<(RgbImage, GrayImage)> {
-    let photo = Path::new(TESTDATA).join(file);
-    let mask = Path::new(MASKS).join(format!("{name}_mask.png"));
-    if !photo.exists() || !mask.exists() {
-        println!(
-            "skipped: {} or {} is absent",
-            photo.display(),
-            mask.display()
-        );
-        return None;
-    }
-    let photo = image::open(photo).ok()?.to_rgb8();
-    let mask = image::open(mask).ok()?.to_luma8();
+    let photo = crate::test_support::testdata(file)?;
+    let mask = Path::new(MASKS).join(format!("{name}_u2netp_mask.png"));
+    let photo = image::open(&photo)
+        .unwrap_or_else(|e| panic!("{}: {e}", photo.display()))
+        .to_rgb8();
+    let mask = image::open(&mask)
+        .unwrap_or_else(|e| panic!("{}: {e}", mask.display()))
+        .to_luma8();
     Some((photo, mask))
 }
 
 fn real_background(file: &str) -> Option<RgbImage> {
-    let path = Path::new(TESTDATA).join(file);
-    if !path.exists() {
-        println!("skipped: {} is absent", path.display());
-        return None;
-    }
-    Some(image::open(path).ok()?.to_rgb8())
+    let path = crate::test_support::testdata(file)?;
+    Some(
+        image::open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .to_rgb8(),
+    )
 }
 
 #[test]
@@ -423,51 +419,11 @@ fn astronaut_on_the_deep_field_keeps_her_solid_pixels() {
     assert!(kept);
 }
 
-/// Writes /tmp/composite_*.png to look at, and prints timings:
-/// `cargo test --release --lib composite::tests::gallery -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn gallery() {
-    let subjects = [
-        ("astronaut", "astronaut.png"),
-        ("motorcycle_left", "motorcycle_left.png"),
-    ];
-    let backgrounds = [
-        ("hubble", "hubble_deep_field.jpg"),
-        ("coffee", "coffee.png"),
-    ];
-    for (name, file) in subjects {
-        let Some((photo, mask)) = real_subject(name, file) else {
-            continue;
-        };
-        for (bg_name, bg_file) in backgrounds {
-            let Some(background) = real_background(bg_file) else {
-                continue;
-            };
-            for shadow in [false, true] {
-                for variant in 0..3 {
-                    let options = CompositeOptions {
-                        shadow,
-                        ..CompositeOptions::default()
-                    };
-                    let started = Instant::now();
-                    let out = composite(&photo, &mask, &background, &options, variant).unwrap();
-                    let elapsed = started.elapsed();
-                    let shadow_tag = if shadow { "shadow" } else { "plain" };
-                    let path =
-                        format!("/tmp/composite_{name}_{bg_name}_{shadow_tag}_{variant}.png");
-                    out.save(&path).unwrap();
-                    println!("{path}: {elapsed:?} ({})", describe_variant(variant));
-                }
-            }
-        }
-    }
-}
-
-/// Times each stage on the astronaut (thread CPU time, best of ten):
+/// Times each stage on the astronaut (thread CPU time, best of ten). A profiler of the
+/// crate-private stages, so it stays here rather than in examples/gallery.rs:
 /// `cargo test --release --lib composite::tests::profile -- --ignored --nocapture`
 #[test]
-#[ignore]
+#[ignore = "profiles the private stages, for a human to read"]
 fn profile() {
     let Some((photo, mask)) = real_subject("astronaut", "astronaut.png") else {
         return;
