@@ -88,7 +88,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body::Body as _;
 
     /// A body that never sends anything.
     struct Stalled;
