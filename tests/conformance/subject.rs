@@ -139,6 +139,7 @@ impl Subject {
                 Op::RemoveBackground,
                 Op::ChangeBackground,
                 Op::CreateCharacter,
+                Op::Fix,
             ],
             Backend::DashScope(_) => &[
                 Op::ChangeBackground,
