@@ -51,9 +51,16 @@ pub fn fix(
     } else {
         resize_to(&DynamicImage::ImageRgb8(enlarged), out_w, out_h)?
     };
+    // The input's format when it can carry the result, else PNG.
     let format = params.output.format.unwrap_or(match format {
         ImageFormat::Jpeg | ImageFormat::Webp if !has_alpha => format,
-        _ => ImageFormat::Png,
+        ImageFormat::Png
+        | ImageFormat::Jpeg
+        | ImageFormat::Webp
+        | ImageFormat::Gif
+        | ImageFormat::Bmp
+        | ImageFormat::Tiff
+        | ImageFormat::Svg => ImageFormat::Png,
     });
     let bytes = media::encode(&result, format, params.output.quality)?;
     let mut notes = vec![
