@@ -10,7 +10,8 @@ use clap::{Args, ValueEnum};
 use crate::config::{BlobStoreSettings, Delivery, Settings};
 use crate::domain::params::{
     ChangeBackgroundParams, ConvertParams, CreateCharacterParams, CutoutMode, EdgeRefinement,
-    OutputSpec, Placement, RemoveBackgroundParams, ResizeParams, StylePreset, parse_color,
+    FixParams, OutputSpec, Placement, RemoveBackgroundParams, ResizeParams, StylePreset,
+    parse_color,
 };
 use crate::domain::{EncodedImage, ImageFormat, ImageSource};
 use crate::engine::{DeliveredImage, Engine};
@@ -22,6 +23,8 @@ pub enum ProcessOperation {
     CreateCharacter,
     Resize,
     Convert,
+    /// Super-resolution (Real-ESRGAN): --upscale 1-4.
+    Fix,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,6 +87,9 @@ pub struct ProcessArgs {
     /// resize: upper bound of the longest side.
     #[arg(long)]
     pub max_dim: Option<i64>,
+    /// fix: enlargement factor, 1-4 (default 2).
+    #[arg(long)]
+    pub upscale: Option<i64>,
     /// convert: one PNG per GIF frame.
     #[arg(long)]
     pub keep_animation: bool,
@@ -208,6 +214,14 @@ async fn process_file(
         ProcessOperation::Resize => {
             let params = ResizeParams::new(args.min_dim, args.max_dim, spec)?;
             vec![engine.resize(source, "input", params, inline).await?.image]
+        }
+        ProcessOperation::Fix => {
+            let params = FixParams::new(None, args.upscale, spec)?;
+            let outcome = engine.fix(source, "input", params, inline).await?;
+            for note in &outcome.task.notes {
+                eprintln!("{note}");
+            }
+            outcome.images
         }
         ProcessOperation::Convert => {
             let params = ConvertParams {

@@ -154,28 +154,40 @@ async fn reflection_lists_and_describes_every_service() {
 async fn unsupported_operation_names_operation_and_providers_tried() {
     let server = TestServer::start().await;
     let mut client = pb::editing_service_client::EditingServiceClient::new(server.channel().await);
+    // Change clothes has no local engine (fix, which this test used before, now has one).
+    let unread = || {
+        Some(pb::ImageInput {
+            source: Some(pb::image_input::Source::Data(b"not even read".to_vec())),
+        })
+    };
     let status = client
-        .fix(pb::FixRequest {
-            base_image: Some(pb::ImageInput {
-                source: Some(pb::image_input::Source::Data(b"not even read".to_vec())),
-            }),
+        .change_clothes(pb::ChangeClothesRequest {
+            person_image: unread(),
+            top_garment: unread(),
             ..Default::default()
         })
         .await
-        .expect_err("no provider runs fix yet");
+        .expect_err("no provider runs change clothes locally");
     assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert!(status.message().contains("fix"), "{}", status.message());
+    assert!(
+        status.message().contains("change_clothes"),
+        "{}",
+        status.message()
+    );
     assert!(status.message().contains("local"), "{}", status.message());
 
     let res = server
         .http
-        .post(server.url("/fix"))
-        .json(&serde_json::json!({"base_image_url": "https://example.com/a.jpg"}))
+        .post(server.url("/change_cloth"))
+        .json(&serde_json::json!({
+            "person_image_url": "https://example.com/a.jpg",
+            "top_garment_url": "https://example.com/b.jpg"
+        }))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 500);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("fix"), "{body}");
+    assert!(body.to_string().contains("change_clothes"), "{body}");
     server.stop().await;
 }

@@ -4,6 +4,7 @@
 mod blob_store;
 mod secret;
 mod style_models;
+mod super_resolution;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +19,7 @@ pub use blob_store::{
 };
 pub use secret::Secret;
 pub use style_models::{PixelRange, StyleModelSettings, TensorLayout};
+pub use super_resolution::{SUPER_RESOLUTION_MODELS, SuperResolutionSettings};
 
 use crate::domain::{ImageLimits, Operation};
 
@@ -57,6 +59,9 @@ pub struct ModelSettings {
     /// Style models an operator installed for create character.
     #[serde(default)]
     pub style: StyleModelSettings,
+    /// Super-resolution (local fix).
+    #[serde(default)]
+    pub super_resolution: SuperResolutionSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -282,6 +287,7 @@ impl Settings {
         }
         self.blob_store.validate()?;
         self.models.style.validate()?;
+        self.models.super_resolution.validate()?;
         Ok(())
     }
 

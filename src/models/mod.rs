@@ -2,6 +2,9 @@
 
 pub mod cli;
 pub mod install;
+pub mod ncnn;
+pub mod ncnn_onnx;
+mod onnx_proto;
 pub mod registry;
 pub mod resample;
 pub mod runtime;

@@ -220,6 +220,26 @@ fn library_in(dir: &Path) -> Option<PathBuf> {
     names.first().map(|name| dir.join(name))
 }
 
+/// Where a session's ONNX model comes from.
+enum ModelSource<'p> {
+    File(&'p Path),
+    Memory(Vec<u8>),
+}
+
+/// `commit_from_*` for either source, so session options are written once.
+trait Commit {
+    fn commit(&mut self, source: ModelSource<'_>) -> ort::Result<Session>;
+}
+
+impl Commit for ort::session::builder::SessionBuilder {
+    fn commit(&mut self, source: ModelSource<'_>) -> ort::Result<Session> {
+        match source {
+            ModelSource::File(path) => self.commit_from_file(path),
+            ModelSource::Memory(bytes) => self.commit_from_memory(&bytes),
+        }
+    }
+}
+
 /// A model session and the input buffer it reuses between runs.
 pub struct Slot {
     pub session: Session,
@@ -275,10 +295,31 @@ impl Runtime {
         path: &Path,
         work: impl FnOnce(&mut Slot) -> Result<R>,
     ) -> Result<R> {
+        self.with_session_of(path, || Ok(ModelSource::File(path)), work)
+    }
+
+    /// As [`Runtime::with_session`], for a model built in memory (an ncnn graph converted to
+    /// ONNX): `build` runs only when a new session is needed, and `key` (the model's main file)
+    /// names its session pool.
+    pub fn with_built_session<R>(
+        &self,
+        key: &Path,
+        build: impl FnOnce() -> Result<Vec<u8>>,
+        work: impl FnOnce(&mut Slot) -> Result<R>,
+    ) -> Result<R> {
+        self.with_session_of(key, || build().map(ModelSource::Memory), work)
+    }
+
+    fn with_session_of<'p, R>(
+        &self,
+        key: &'p Path,
+        source: impl FnOnce() -> Result<ModelSource<'p>>,
+        work: impl FnOnce(&mut Slot) -> Result<R>,
+    ) -> Result<R> {
         let library = self.library()?;
         let _permit = self.inner.permits.acquire();
-        let pool = self.pool(path);
-        let mut slot = pool.take(|| self.create_session(library, path))?;
+        let pool = self.pool(key);
+        let mut slot = pool.take(|| self.create_session(library, key, source()?))?;
         let result = work(&mut slot);
         pool.give_back(slot);
         result
@@ -307,7 +348,12 @@ impl Runtime {
             .clone()
     }
 
-    fn create_session(&self, library: &Library, path: &Path) -> Result<Slot> {
+    fn create_session(
+        &self,
+        library: &Library,
+        path: &Path,
+        source: ModelSource<'_>,
+    ) -> Result<Slot> {
         let settings = &self.inner.settings;
         let threads = match settings.intra_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -335,7 +381,7 @@ impl Runtime {
             .map_err(|e| fail("intra-op threads", &e))?
             .with_execution_providers(execution_providers(&settings.execution_providers))
             .map_err(|e| fail("execution providers", &e))?
-            .commit_from_file(path)
+            .commit(source)
             .map_err(|e| fail("onnx runtime", &e))?;
         tracing::info!(
             model = %path.display(),

@@ -143,6 +143,7 @@ impl Subject {
                 Op::RemoveBackground,
                 Op::ChangeBackground,
                 Op::CreateCharacter,
+                Op::Fix,
             ],
             Backend::DashScope(_) => &[
                 Op::ChangeBackground,

@@ -5,6 +5,7 @@ mod character;
 pub mod composite;
 mod convert;
 pub mod cutout;
+mod fix;
 mod pool;
 pub mod refine;
 mod remove_background;
@@ -12,6 +13,7 @@ pub mod resize;
 pub mod segment;
 pub mod style_model;
 pub mod stylize;
+pub mod upscale;
 
 use std::sync::Arc;
 
@@ -19,23 +21,25 @@ use async_trait::async_trait;
 
 use crate::config::Settings;
 use crate::domain::params::{
-    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, RemoveBackgroundParams,
-    ResizeParams,
+    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, FixParams,
+    RemoveBackgroundParams, ResizeParams,
 };
 use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
 use crate::error::Result;
 use crate::models::runtime::Runtime;
-use crate::providers::{Character, Composites, Provider};
+use crate::providers::{Character, Composites, Edited, Provider};
 
 pub use pool::CpuPool;
 pub use segment::Segmenter;
 pub use style_model::StyleModels;
+pub use upscale::Upscaler;
 
 pub struct LocalProvider {
     limits: ImageLimits,
     pool: CpuPool,
     segmenter: Arc<Segmenter>,
     styles: Arc<StyleModels>,
+    upscaler: Arc<Upscaler>,
 }
 
 impl LocalProvider {
@@ -46,7 +50,8 @@ impl LocalProvider {
             limits: settings.limits,
             pool: CpuPool::per_core(settings.limits.job_budget()),
             segmenter: Arc::new(Segmenter::with_runtime(runtime.clone())),
-            styles: Arc::new(StyleModels::new(runtime, &settings.models)),
+            styles: Arc::new(StyleModels::new(runtime.clone(), &settings.models)),
+            upscaler: Arc::new(Upscaler::new(runtime)),
         }
     }
 }
@@ -63,10 +68,10 @@ impl Provider for LocalProvider {
             | Operation::ConvertToPng
             | Operation::RemoveBackground
             | Operation::ChangeBackground
-            | Operation::CreateCharacter => true,
+            | Operation::CreateCharacter
+            | Operation::Fix => true,
             Operation::ChangeClothes
             | Operation::Expand
-            | Operation::Fix
             | Operation::RemoveWatermark
             | Operation::GenerateCover
             | Operation::CoverOptions
@@ -108,11 +113,11 @@ impl Provider for LocalProvider {
             Operation::RemoveBackground
             | Operation::ChangeBackground
             | Operation::CreateCharacter => self.segmenter.is_ready(None),
+            Operation::Fix => self.upscaler.is_ready(),
             Operation::Resize
             | Operation::ConvertToPng
             | Operation::ChangeClothes
             | Operation::Expand
-            | Operation::Fix
             | Operation::RemoveWatermark
             | Operation::GenerateCover
             | Operation::CoverOptions
@@ -186,6 +191,14 @@ impl Provider for LocalProvider {
         let styles = self.styles.clone();
         self.pool
             .run(move || character::create_character(&segmenter, &styles, &photo, &params, &limits))
+            .await
+    }
+
+    async fn fix(&self, image: SourceImage, params: FixParams) -> Result<Edited> {
+        let limits = self.limits;
+        let upscaler = self.upscaler.clone();
+        self.pool
+            .run(move || fix::fix(&upscaler, &image, &params, &limits))
             .await
     }
 }
