@@ -5,37 +5,45 @@ mod character;
 pub mod composite;
 mod convert;
 pub mod cutout;
+pub mod expand;
+pub mod inpaint;
 mod pool;
 pub mod refine;
 mod remove_background;
+mod remove_watermark;
 pub mod resize;
 pub mod segment;
 pub mod style_model;
 pub mod stylize;
+pub mod text_detect;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::Settings;
+use crate::config::{InpaintSettings, Settings};
 use crate::domain::params::{
-    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, RemoveBackgroundParams,
-    ResizeParams,
+    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, ExpandParams,
+    RemoveBackgroundParams, RemoveWatermarkParams, ResizeParams,
 };
 use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
 use crate::error::Result;
 use crate::models::runtime::Runtime;
-use crate::providers::{Character, Composites, Provider};
+use crate::providers::{Character, Composites, Edited, Provider};
 
+pub use inpaint::CancelFlag;
 pub use pool::CpuPool;
 pub use segment::Segmenter;
 pub use style_model::StyleModels;
+pub use text_detect::TextDetector;
 
 pub struct LocalProvider {
     limits: ImageLimits,
     pool: CpuPool,
     segmenter: Arc<Segmenter>,
     styles: Arc<StyleModels>,
+    text: Arc<TextDetector>,
+    inpaint: InpaintSettings,
 }
 
 impl LocalProvider {
@@ -46,7 +54,12 @@ impl LocalProvider {
             limits: settings.limits,
             pool: CpuPool::per_core(),
             segmenter: Arc::new(Segmenter::with_runtime(runtime.clone())),
+            text: Arc::new(TextDetector::new(
+                runtime.clone(),
+                settings.inpaint.detect_max_side,
+            )),
             styles: Arc::new(StyleModels::new(runtime, &settings.models)),
+            inpaint: settings.inpaint,
         }
     }
 }
@@ -63,11 +76,11 @@ impl Provider for LocalProvider {
             | Operation::ConvertToPng
             | Operation::RemoveBackground
             | Operation::ChangeBackground
-            | Operation::CreateCharacter => true,
-            Operation::ChangeClothes
+            | Operation::CreateCharacter
             | Operation::Expand
+            | Operation::RemoveWatermark => true,
+            Operation::ChangeClothes
             | Operation::Fix
-            | Operation::RemoveWatermark
             | Operation::GenerateCover
             | Operation::CoverOptions
             | Operation::UploadReferenceImage
@@ -84,12 +97,13 @@ impl Provider for LocalProvider {
             Operation::RemoveBackground
             | Operation::ChangeBackground
             | Operation::CreateCharacter => self.segmenter.is_ready(None),
+            // A caller's mask works without the detector, but most requests need it.
+            Operation::RemoveWatermark => self.text.is_ready(),
             Operation::Resize
             | Operation::ConvertToPng
             | Operation::ChangeClothes
             | Operation::Expand
             | Operation::Fix
-            | Operation::RemoveWatermark
             | Operation::GenerateCover
             | Operation::CoverOptions
             | Operation::UploadReferenceImage
@@ -162,6 +176,33 @@ impl Provider for LocalProvider {
         let styles = self.styles.clone();
         self.pool
             .run(move || character::create_character(&segmenter, &styles, &photo, &params, &limits))
+            .await
+    }
+
+    async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Edited> {
+        let (limits, settings) = (self.limits, self.inpaint);
+        let cancel = CancelFlag::default();
+        let _stop_when_dropped = cancel.cancel_on_drop();
+        self.pool
+            .run(move || expand::expand(&image, &params, &settings, &limits, &cancel))
+            .await
+    }
+
+    async fn remove_watermark(
+        &self,
+        image: SourceImage,
+        params: RemoveWatermarkParams,
+    ) -> Result<Edited> {
+        let (limits, settings) = (self.limits, self.inpaint);
+        let text = self.text.clone();
+        let cancel = CancelFlag::default();
+        let _stop_when_dropped = cancel.cancel_on_drop();
+        self.pool
+            .run(move || {
+                remove_watermark::remove_watermark(
+                    &text, &image, &params, &settings, &limits, &cancel,
+                )
+            })
             .await
     }
 }
