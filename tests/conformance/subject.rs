@@ -139,6 +139,8 @@ impl Subject {
                 Op::RemoveBackground,
                 Op::ChangeBackground,
                 Op::CreateCharacter,
+                Op::Expand,
+                Op::RemoveWatermark,
             ],
             Backend::DashScope(_) => &[
                 Op::ChangeBackground,

@@ -296,6 +296,6 @@ mod tests {
         mask[4 * w + 4] = true;
         let grown = dilate(&mask, w, h, 2);
         assert_eq!(grown.iter().filter(|&&m| m).count(), 25);
-        assert!(grown[2 * w + 2] && grown[6 * w + 6] && !grown[1 * w + 4]);
+        assert!(grown[2 * w + 2] && grown[6 * w + 6] && !grown[w + 4]);
     }
 }

@@ -38,8 +38,8 @@ impl Level {
                 hole[i] = parents.iter().any(|&p| self.hole[p]);
                 let mut sum = [0f32; 3];
                 for &p in &parents {
-                    for c in 0..3 {
-                        sum[c] += self.px[p][c];
+                    for (total, v) in sum.iter_mut().zip(self.px[p]) {
+                        *total += v;
                     }
                 }
                 px[i] = [sum[0] / 4.0, sum[1] / 4.0, sum[2] / 4.0];
@@ -71,8 +71,8 @@ impl Level {
                         for nx in x.saturating_sub(1)..(x + 2).min(w) {
                             let j = ny * w + nx;
                             if known[j] {
-                                for c in 0..3 {
-                                    sum[c] += self.px[j][c];
+                                for (total, v) in sum.iter_mut().zip(self.px[j]) {
+                                    *total += v;
                                 }
                                 n += 1.0;
                             }
