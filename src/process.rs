@@ -10,8 +10,8 @@ use clap::{Args, ValueEnum};
 use crate::config::{BlobStoreSettings, Delivery, Settings};
 use crate::domain::params::{
     ChangeBackgroundParams, ConvertParams, CreateCharacterParams, CutoutMode, EdgeRefinement,
-    FixParams, OutputSpec, Placement, RemoveBackgroundParams, ResizeParams, StylePreset,
-    parse_color,
+    ExpandParams, FixParams, OutputSpec, Placement, RemoveBackgroundParams, RemoveWatermarkParams,
+    ResizeParams, StylePreset, parse_color,
 };
 use crate::domain::{EncodedImage, ImageFormat, ImageSource};
 use crate::engine::{DeliveredImage, Engine};
@@ -25,6 +25,8 @@ pub enum ProcessOperation {
     Convert,
     /// Super-resolution (Real-ESRGAN): --upscale 1-4.
     Fix,
+    RemoveWatermark,
+    Expand,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,6 +92,22 @@ pub struct ProcessArgs {
     /// fix: enlargement factor, 1-4 (default 2).
     #[arg(long)]
     pub upscale: Option<i64>,
+    /// remove-watermark: an image of the same size whose light pixels mark what to remove
+    /// (default: find overlaid text with the text detector).
+    #[arg(long)]
+    pub mask_file: Option<PathBuf>,
+    /// expand: growth of the top side (1.0 keeps it; default 1.5).
+    #[arg(long)]
+    pub top: Option<f32>,
+    /// expand: growth of the bottom side.
+    #[arg(long)]
+    pub bottom: Option<f32>,
+    /// expand: growth of the left side.
+    #[arg(long)]
+    pub left: Option<f32>,
+    /// expand: growth of the right side.
+    #[arg(long)]
+    pub right: Option<f32>,
     /// convert: one PNG per GIF frame.
     #[arg(long)]
     pub keep_animation: bool,
@@ -218,9 +236,26 @@ async fn process_file(
         ProcessOperation::Fix => {
             let params = FixParams::new(None, args.upscale, spec)?;
             let outcome = engine.fix(source, "input", params, inline).await?;
-            for note in &outcome.task.notes {
-                eprintln!("{note}");
-            }
+            print_notes(&outcome.task.notes);
+            outcome.images
+        }
+        ProcessOperation::RemoveWatermark => {
+            let params = RemoveWatermarkParams::new(None, spec);
+            let mask = match &args.mask_file {
+                Some(path) => Some(ImageSource::Bytes(Bytes::from(std::fs::read(path)?))),
+                None => None,
+            };
+            let outcome = engine
+                .remove_watermark(source, "input", params, mask, inline)
+                .await?;
+            print_notes(&outcome.task.notes);
+            outcome.images
+        }
+        ProcessOperation::Expand => {
+            let params =
+                ExpandParams::new([args.top, args.bottom, args.left, args.right], None, spec)?;
+            let outcome = engine.expand(source, "input", params, inline).await?;
+            print_notes(&outcome.task.notes);
             outcome.images
         }
         ProcessOperation::Convert => {
@@ -248,6 +283,12 @@ async fn process_file(
         );
     }
     Ok(())
+}
+
+fn print_notes(notes: &[String]) {
+    for note in notes {
+        eprintln!("note: {note}");
+    }
 }
 
 /// `out.png`, or `out-1.png`, `out-2.png`, ... when there are several results.

@@ -2,6 +2,7 @@
 //! CLI flags, each layer overriding the one before.
 
 mod blob_store;
+mod inpaint;
 mod secret;
 mod style_models;
 mod super_resolution;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use blob_store::{
     Addressing, BlobStoreKind, BlobStoreSettings, MAX_PRESIGNED_URL_TTL_SECS, S3Settings,
 };
+pub use inpaint::InpaintSettings;
 pub use secret::Secret;
 pub use style_models::{PixelRange, StyleModelSettings, TensorLayout};
 pub use super_resolution::{SUPER_RESOLUTION_MODELS, SuperResolutionSettings};
@@ -36,6 +38,9 @@ pub struct Settings {
     pub blob_store: BlobStoreSettings,
     pub providers: ProviderSettings,
     pub models: ModelSettings,
+    /// Local watermark removal and expand.
+    #[serde(default)]
+    pub inpaint: InpaintSettings,
     pub telemetry: TelemetrySettings,
 }
 

@@ -576,6 +576,9 @@ impl FixParams {
 pub struct RemoveWatermarkParams {
     pub prompt: String,
     pub output: OutputSpec,
+    /// The caller's mask of what to remove (an encoded image the size of the input: light
+    /// pixels are removed); detection is skipped when it is given.
+    pub mask: Option<bytes::Bytes>,
 }
 
 impl RemoveWatermarkParams {
@@ -585,6 +588,7 @@ impl RemoveWatermarkParams {
         RemoveWatermarkParams {
             prompt: non_empty(prompt).unwrap_or_else(|| Self::DEFAULT_PROMPT.to_owned()),
             output,
+            mask: None,
         }
     }
 }

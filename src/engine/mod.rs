@@ -455,14 +455,21 @@ impl Engine {
         .await
     }
 
-    #[tracing::instrument(skip_all)]
+    /// Removes overlaid text and logos; `mask` (light = remove) names the area instead of
+    /// letting the provider find it.
+    #[tracing::instrument(skip_all, fields(mask = mask.is_some()))]
     pub async fn remove_watermark(
         &self,
         source: ImageSource,
         field: &str,
-        params: RemoveWatermarkParams,
+        mut params: RemoveWatermarkParams,
+        mask: Option<ImageSource>,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
+        if let Some(mask) = mask {
+            self.require(Operation::RemoveWatermark)?;
+            params.mask = Some(self.inputs.resolve(mask, "mask").await?.bytes);
+        }
         self.edit_image(
             Operation::RemoveWatermark,
             source,

@@ -205,9 +205,13 @@ impl EditingService for EditingApi {
         let (output, delivery) = output_options(req.output)?;
         let params = RemoveWatermarkParams::new(None, output);
         let source = image_source(req.image, "image")?;
+        let mask = req
+            .mask
+            .map(|mask| image_source(Some(mask), "mask"))
+            .transpose()?;
         let mut outcome = self
             .engine
-            .remove_watermark(source, "image", params, delivery)
+            .remove_watermark(source, "image", params, mask, delivery)
             .await?;
         Ok(Response::new(pb::RemoveWatermarkResponse {
             task: Some(task_report(outcome.task)),

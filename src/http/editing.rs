@@ -216,7 +216,7 @@ pub async fn remove_watermark(
     let params = RemoveWatermarkParams::new(None, OutputSpec::default());
     let outcome = state
         .engine
-        .remove_watermark(ImageSource::Url(url), "image_url", params, None)
+        .remove_watermark(ImageSource::Url(url), "image_url", params, None, None)
         .await
         .map_err(fail)?;
     Ok(Json(TaskReply::new(outcome.task, &outcome.images)))

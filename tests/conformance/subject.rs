@@ -144,6 +144,8 @@ impl Subject {
                 Op::ChangeBackground,
                 Op::CreateCharacter,
                 Op::Fix,
+                Op::Expand,
+                Op::RemoveWatermark,
             ],
             Backend::DashScope(_) => &[
                 Op::ChangeBackground,

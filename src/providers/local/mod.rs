@@ -6,32 +6,38 @@ pub mod composite;
 mod convert;
 pub mod cutout;
 mod fix;
+pub mod expand;
+pub mod inpaint;
 mod pool;
 pub mod refine;
 mod remove_background;
+mod remove_watermark;
 pub mod resize;
 pub mod segment;
 pub mod style_model;
 pub mod stylize;
+pub mod text_detect;
 pub mod upscale;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::Settings;
+use crate::config::{InpaintSettings, Settings};
 use crate::domain::params::{
-    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, FixParams,
-    RemoveBackgroundParams, ResizeParams,
+    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, ExpandParams, FixParams,
+    RemoveBackgroundParams, RemoveWatermarkParams, ResizeParams,
 };
 use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
 use crate::error::Result;
 use crate::models::runtime::Runtime;
 use crate::providers::{Character, Composites, Edited, Provider};
 
+pub use inpaint::CancelFlag;
 pub use pool::CpuPool;
 pub use segment::Segmenter;
 pub use style_model::StyleModels;
+pub use text_detect::TextDetector;
 pub use upscale::Upscaler;
 
 pub struct LocalProvider {
@@ -40,6 +46,8 @@ pub struct LocalProvider {
     segmenter: Arc<Segmenter>,
     styles: Arc<StyleModels>,
     upscaler: Arc<Upscaler>,
+    text: Arc<TextDetector>,
+    inpaint: InpaintSettings,
 }
 
 impl LocalProvider {
@@ -51,7 +59,12 @@ impl LocalProvider {
             pool: CpuPool::per_core(settings.limits.job_budget()),
             segmenter: Arc::new(Segmenter::with_runtime(runtime.clone())),
             styles: Arc::new(StyleModels::new(runtime.clone(), &settings.models)),
+            text: Arc::new(TextDetector::new(
+                runtime.clone(),
+                settings.inpaint.detect_max_side,
+            )),
             upscaler: Arc::new(Upscaler::new(runtime)),
+            inpaint: settings.inpaint,
         }
     }
 }
@@ -69,10 +82,10 @@ impl Provider for LocalProvider {
             | Operation::RemoveBackground
             | Operation::ChangeBackground
             | Operation::CreateCharacter
-            | Operation::Fix => true,
-            Operation::ChangeClothes
+            | Operation::Fix
             | Operation::Expand
-            | Operation::RemoveWatermark
+            | Operation::RemoveWatermark => true,
+            Operation::ChangeClothes
             | Operation::GenerateCover
             | Operation::CoverOptions
             | Operation::UploadReferenceImage
@@ -89,12 +102,19 @@ impl Provider for LocalProvider {
             Operation::RemoveBackground
             | Operation::ChangeBackground
             | Operation::CreateCharacter => self.segmenter.readiness(None).err().map(|e| e.message),
+            Operation::Fix => (!self.upscaler.is_ready()).then(|| {
+                "the super-resolution model files or ONNX Runtime are missing (imgforge models list)"
+                    .to_string()
+            }),
+            // A caller's mask works without the detector, but most requests need it.
+            Operation::RemoveWatermark => (!self.text.is_ready()).then(|| {
+                "the text detector ch_PP-OCRv4_det or ONNX Runtime is missing (imgforge models list)"
+                    .to_string()
+            }),
             Operation::Resize
             | Operation::ConvertToPng
             | Operation::ChangeClothes
             | Operation::Expand
-            | Operation::Fix
-            | Operation::RemoveWatermark
             | Operation::GenerateCover
             | Operation::CoverOptions
             | Operation::UploadReferenceImage
@@ -114,11 +134,11 @@ impl Provider for LocalProvider {
             | Operation::ChangeBackground
             | Operation::CreateCharacter => self.segmenter.is_ready(None),
             Operation::Fix => self.upscaler.is_ready(),
+            Operation::RemoveWatermark => self.text.is_ready(),
             Operation::Resize
             | Operation::ConvertToPng
             | Operation::ChangeClothes
             | Operation::Expand
-            | Operation::RemoveWatermark
             | Operation::GenerateCover
             | Operation::CoverOptions
             | Operation::UploadReferenceImage
@@ -199,6 +219,33 @@ impl Provider for LocalProvider {
         let upscaler = self.upscaler.clone();
         self.pool
             .run(move || fix::fix(&upscaler, &image, &params, &limits))
+            .await
+    }
+
+    async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Edited> {
+        let (limits, settings) = (self.limits, self.inpaint);
+        let cancel = CancelFlag::default();
+        let _stop_when_dropped = cancel.cancel_on_drop();
+        self.pool
+            .run(move || expand::expand(&image, &params, &settings, &limits, &cancel))
+            .await
+    }
+
+    async fn remove_watermark(
+        &self,
+        image: SourceImage,
+        params: RemoveWatermarkParams,
+    ) -> Result<Edited> {
+        let (limits, settings) = (self.limits, self.inpaint);
+        let text = self.text.clone();
+        let cancel = CancelFlag::default();
+        let _stop_when_dropped = cancel.cancel_on_drop();
+        self.pool
+            .run(move || {
+                remove_watermark::remove_watermark(
+                    &text, &image, &params, &settings, &limits, &cancel,
+                )
+            })
             .await
     }
 }

@@ -1,0 +1,213 @@
+//! Expand (outpainting) without a generative model: the grown canvas is filled by the same
+//! patch synthesis as watermark removal, so the new border continues the photo's own texture,
+//! and a narrow band along the old edge blends from a mirror of the photo into the synthesis
+//! so no seam shows.
+
+use image::{DynamicImage, RgbImage, RgbaImage};
+
+use crate::config::InpaintSettings;
+use crate::domain::params::ExpandParams;
+use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
+use crate::error::{Error, Result};
+use crate::media;
+use crate::providers::Edited;
+use crate::providers::local::inpaint::{self, CancelFlag};
+
+/// Where the photo sits on the grown canvas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Canvas {
+    pub width: u32,
+    pub height: u32,
+    /// Top-left corner of the photo.
+    pub x: u32,
+    pub y: u32,
+}
+
+/// The canvas for a `w`x`h` photo: each side grows by `(scale - 1)` times the photo's size
+/// across it. Checked against the output limits before anything is allocated.
+pub fn canvas(w: u32, h: u32, params: &ExpandParams, limits: &ImageLimits) -> Result<Canvas> {
+    let grow = |size: u32, scale: f32| (f64::from(size) * (f64::from(scale) - 1.0)).round() as u64;
+    let (left, right) = (grow(w, params.left_scale), grow(w, params.right_scale));
+    let (top, bottom) = (grow(h, params.top_scale), grow(h, params.bottom_scale));
+    let width = u64::from(w) + left + right;
+    let height = u64::from(h) + top + bottom;
+    if width > u64::from(limits.max_width)
+        || height > u64::from(limits.max_height)
+        || width * height > limits.max_pixels
+    {
+        return Err(Error::too_large(
+            "base_image",
+            format!(
+                "the expanded image would be {width}x{height}, beyond the limits \
+                 (limits.max_width {}, limits.max_height {}, limits.max_pixels {}); use smaller \
+                 scales or a smaller image",
+                limits.max_width, limits.max_height, limits.max_pixels
+            ),
+        ));
+    }
+    Ok(Canvas {
+        width: width as u32,
+        height: height as u32,
+        x: left as u32,
+        y: top as u32,
+    })
+}
+
+pub fn expand(
+    source: &SourceImage,
+    params: &ExpandParams,
+    settings: &InpaintSettings,
+    limits: &ImageLimits,
+    cancel: &CancelFlag,
+) -> Result<Edited> {
+    let (_, decoded) = media::decode(&source.bytes, limits)?;
+    let rgb = decoded.to_rgb8();
+    let (w, h) = rgb.dimensions();
+    let canvas = canvas(w, h, params, limits)?;
+    let border = u64::from(canvas.width) * u64::from(canvas.height) - u64::from(w) * u64::from(h);
+    if border > settings.max_hole_pixels {
+        return Err(Error::too_large(
+            "base_image",
+            format!(
+                "the new border would be {border} pixels, more than inpaint.max_hole_pixels ({}); \
+                 use smaller scales or a smaller image",
+                settings.max_hole_pixels
+            ),
+        ));
+    }
+    let mut notes = vec![
+        "the new border was filled by exemplar-based patch synthesis from the photo itself, \
+         without a generative model"
+            .to_owned(),
+    ];
+    if params.prompt != ExpandParams::DEFAULT_PROMPT {
+        notes.push("prompt was not used: the local provider does not take instructions".into());
+    }
+    let filled = if border == 0 {
+        rgb
+    } else {
+        let mut placed = RgbImage::new(canvas.width, canvas.height);
+        image::imageops::replace(&mut placed, &rgb, i64::from(canvas.x), i64::from(canvas.y));
+        let hole: Vec<bool> = (0..canvas.height)
+            .flat_map(|y| (0..canvas.width).map(move |x| !inside(&canvas, w, h, x, y)))
+            .collect();
+        let budget = inpaint::InpaintBudget {
+            max_hole_pixels: settings.max_hole_pixels,
+            search_pixels: settings.search_pixels,
+            iterations: settings.iterations,
+        };
+        let mut synthesised = inpaint::inpaint(&placed, &hole, &budget, cancel)?;
+        blend_seam(&mut synthesised, &canvas, w, h, settings.seam_px);
+        synthesised
+    };
+    let result = if decoded.color().has_alpha() {
+        // The photo keeps its transparency; the new border is opaque.
+        let mut rgba = DynamicImage::ImageRgb8(filled).to_rgba8();
+        let alpha: RgbaImage = decoded.to_rgba8();
+        for (x, y, px) in alpha.enumerate_pixels() {
+            rgba.get_pixel_mut(x + canvas.x, y + canvas.y).0[3] = px.0[3];
+        }
+        DynamicImage::ImageRgba8(rgba)
+    } else {
+        DynamicImage::ImageRgb8(filled)
+    };
+    let format = params
+        .output
+        .format
+        .unwrap_or(if source.format.is_writable() {
+            source.format
+        } else {
+            ImageFormat::Png
+        });
+    Ok(Edited {
+        images: vec![EncodedImage {
+            bytes: media::encode(&result, format, params.output.quality)?,
+            format,
+            width: result.width(),
+            height: result.height(),
+        }],
+        notes,
+        task: None,
+    })
+}
+
+fn inside(canvas: &Canvas, w: u32, h: u32, x: u32, y: u32) -> bool {
+    x >= canvas.x && x < canvas.x + w && y >= canvas.y && y < canvas.y + h
+}
+
+/// Within `band` pixels of the photo, fades from the photo mirrored across its edge (which
+/// meets the edge without a step) to the synthesised texture.
+fn blend_seam(image: &mut RgbImage, canvas: &Canvas, w: u32, h: u32, band: u32) {
+    if band == 0 {
+        return;
+    }
+    let (x0, y0) = (i64::from(canvas.x), i64::from(canvas.y));
+    let (x1, y1) = (x0 + i64::from(w), y0 + i64::from(h));
+    let reflect = |v: i64, lo: i64, hi: i64| -> i64 {
+        let r = if v < lo {
+            2 * lo - v - 1
+        } else if v >= hi {
+            2 * hi - v - 1
+        } else {
+            v
+        };
+        r.clamp(lo, hi - 1)
+    };
+    let original = image.clone();
+    for y in 0..i64::from(canvas.height) {
+        for x in 0..i64::from(canvas.width) {
+            let dx = (x0 - x).max(x - (x1 - 1)).max(0);
+            let dy = (y0 - y).max(y - (y1 - 1)).max(0);
+            let d = dx.max(dy);
+            if d == 0 || d > i64::from(band) {
+                continue;
+            }
+            let (mx, my) = (reflect(x, x0, x1), reflect(y, y0, y1));
+            let mirror = original.get_pixel(mx as u32, my as u32);
+            let t = d as f32 / (band as f32 + 1.0);
+            let px = image.get_pixel_mut(x as u32, y as u32);
+            for c in 0..3 {
+                let v = (1.0 - t) * f32::from(mirror[c]) + t * f32::from(px[c]);
+                px[c] = v.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::params::OutputSpec;
+
+    #[test]
+    fn each_side_grows_by_its_scale() {
+        let params = ExpandParams::new(
+            [Some(1.5), Some(1.0), Some(2.0), None],
+            None,
+            OutputSpec::default(),
+        )
+        .unwrap();
+        let c = canvas(100, 40, &params, &ImageLimits::default()).unwrap();
+        assert_eq!(
+            c,
+            Canvas {
+                width: 100 + 100 + 50,
+                height: 40 + 20,
+                x: 100,
+                y: 20
+            }
+        );
+    }
+
+    #[test]
+    fn an_expansion_beyond_the_pixel_limit_is_refused_before_work() {
+        let params = ExpandParams::new([Some(4.0); 4], None, OutputSpec::default()).unwrap();
+        let limits = ImageLimits {
+            max_pixels: 1_000_000,
+            ..ImageLimits::default()
+        };
+        let err = canvas(500, 500, &params, &limits).unwrap_err();
+        assert_eq!(err.code, crate::error::ErrorCode::PayloadTooLarge);
+        assert!(err.message.contains("limits.max_pixels"), "{}", err.message);
+    }
+}
