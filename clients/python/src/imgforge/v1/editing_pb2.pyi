@@ -163,12 +163,14 @@ class FixResponse(_message.Message):
     def __init__(self, task: _Optional[_Union[_common_pb2.TaskReport, _Mapping]] = ..., image: _Optional[_Union[_common_pb2.ImageOutput, _Mapping]] = ...) -> None: ...
 
 class RemoveWatermarkRequest(_message.Message):
-    __slots__ = ("image", "output")
+    __slots__ = ("image", "output", "mask")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
     image: _common_pb2.ImageInput
     output: _common_pb2.OutputOptions
-    def __init__(self, image: _Optional[_Union[_common_pb2.ImageInput, _Mapping]] = ..., output: _Optional[_Union[_common_pb2.OutputOptions, _Mapping]] = ...) -> None: ...
+    mask: _common_pb2.ImageInput
+    def __init__(self, image: _Optional[_Union[_common_pb2.ImageInput, _Mapping]] = ..., output: _Optional[_Union[_common_pb2.OutputOptions, _Mapping]] = ..., mask: _Optional[_Union[_common_pb2.ImageInput, _Mapping]] = ...) -> None: ...
 
 class RemoveWatermarkResponse(_message.Message):
     __slots__ = ("task", "image")
