@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine. Needs only a Rust toolchain: protos are
-# compiled by protox (pure Rust), so there is no protoc to install.
+# Runs the whole test suite on a fresh machine: fmt, clippy, ONNX Runtime (PyPI wheel), the Rust
+# tests, then the generated clients (installs Go/protoc from apt, a pip venv and buf from npm).
 #
 # Tests that need ../shared/testdata, ../shared/models or ONNX Runtime skip with a printed
 # reason when those are absent, on a user's clone. Under CI=true (or IMGFORGE_REQUIRE_ALL=1)

@@ -57,18 +57,6 @@ fn report_missing(strict: bool, what: impl Display) {
     eprintln!("skipping: {what}");
 }
 
-/// `Some(value)`, or `None` after [`unavailable`] with the error as the reason.
-#[track_caller]
-pub fn require<T, E: Display>(what: impl Display, found: Result<T, E>) -> Option<T> {
-    match found {
-        Ok(value) => Some(value),
-        Err(e) => {
-            unavailable(format_args!("{what} ({e})"));
-            None
-        }
-    }
-}
-
 /// A file of `../shared/testdata`, or `None` after [`unavailable`].
 #[track_caller]
 pub fn testdata(name: &str) -> Option<PathBuf> {

@@ -428,8 +428,9 @@ async fn throttling_is_resource_exhausted_with_its_retry_after() {
         tonic::Code::ResourceExhausted,
         &["Throttling.User", "retry after 7 s"],
     );
+    // Backpressure is 429 on every path (issue 9), whatever status the seed uses otherwise.
     let (code, body) = rest_remove_bg(&server, &emulator, serde_json::json!({})).await;
-    assert_eq!(code, 400, "{body}");
+    assert_eq!(code, 429, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("throttling"),
         "{body}"

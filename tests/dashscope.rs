@@ -137,6 +137,7 @@ async fn small_inputs_are_fitted_to_the_models_limits_and_the_reply_says_so() {
         .remove_watermark(pb::RemoveWatermarkRequest {
             image: data(png(300, 200)),
             output: None,
+            mask: None,
         })
         .await
         .expect("watermark removal succeeds")

@@ -61,7 +61,8 @@ async fn health_on_the_embedded_defaults_serves_only_what_needs_no_model() {
     assert_eq!(
         statuses(&server).await,
         [
-            ("imgforge.v1.EditingService", ServingStatus::NotServing),
+            // Expand runs on patch synthesis alone, so Editing serves without any model.
+            ("imgforge.v1.EditingService", ServingStatus::Serving),
             ("imgforge.v1.UtilityService", ServingStatus::Serving),
             ("imgforge.v1.CharacterService", ServingStatus::NotServing),
             ("imgforge.v1.CoverService", ServingStatus::NotServing),

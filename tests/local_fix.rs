@@ -69,7 +69,7 @@ fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 fn fix_request(bytes: Vec<u8>, factor: u32) -> pb::FixRequest {
     pb::FixRequest {
         base_image: common::inline(bytes),
-        upscale_factor: factor,
+        upscale_factor: Some(factor),
         ..Default::default()
     }
 }

@@ -251,7 +251,7 @@ async fn an_expansion_beyond_the_pixel_limit_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        err.message().contains("limits.max_pixels"),
+        err.message().contains("limits.max_output_pixels"),
         "{}",
         err.message()
     );

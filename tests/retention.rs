@@ -42,7 +42,7 @@ async fn resize_to_url(server: &TestServer, image: Source) -> Result<String, ton
             max_dim: Some(64),
             output: Some(pb::OutputOptions {
                 format: pb::ImageFormat::Png as i32,
-                quality: 0,
+                quality: None,
                 delivery: pb::Delivery::Url as i32,
             }),
         })
@@ -59,7 +59,9 @@ async fn upload(server: &TestServer) -> pb::UploadImageResponse {
         .utility()
         .await
         .upload_image(pb::UploadImageRequest {
-            data: png(48, 32).into(),
+            image: Some(pb::ImageInput {
+                source: Some(pb::image_input::Source::Data(png(48, 32).into())),
+            }),
         })
         .await
         .expect("upload")
@@ -108,7 +110,10 @@ async fn expired_blobs_are_deleted_from_disk_and_refused() {
     let res = server.http.get(&link).send().await.unwrap();
     assert_eq!(res.status(), 404);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["error"], "link is invalid or has expired");
+    assert!(
+        body["error"].as_str().unwrap_or_default().contains("expired"),
+        "{body}"
+    );
     server.stop().await;
 }
 

@@ -126,7 +126,8 @@ async fn the_first_provider_of_the_chain_runs_alone_when_it_succeeds() {
 
 #[tokio::test]
 async fn an_unavailable_provider_falls_back_to_the_next() {
-    let (engine, calls, _blobs) = engine_with(&[("a", Fails(ErrorCode::Unavailable)), ("b", Succeeds)]);
+    let (engine, calls, _blobs) =
+        engine_with(&[("a", Fails(ErrorCode::Unavailable)), ("b", Succeeds)]);
     assert_eq!(resize(&engine).await.unwrap(), "b");
     assert_eq!(called(&calls), ["a", "b"]);
 }

@@ -7,6 +7,7 @@ pub mod encode;
 pub mod fetch;
 pub mod frames;
 pub mod jpeg_scaled;
+mod markup_depth;
 pub mod sniff;
 pub mod svg;
 mod svg_cost;

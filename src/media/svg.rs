@@ -19,7 +19,7 @@ use crate::domain::{ImageFormat, ImageLimits};
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::cancel::checkpoint;
 use crate::media::decode::{check_dimensions, check_input_size};
-use crate::media::{probe, sniff, svg_cost};
+use crate::media::{markup_depth, probe, sniff, svg_cost};
 
 /// XML nodes (elements, text, comments) a document may have: the parser's own backstop,
 /// above any `limits.svg_max_elements` with the text between elements.
@@ -94,6 +94,10 @@ fn parse(bytes: &[u8], limits: &ImageLimits, nesting: Nesting) -> Result<usvg::T
     let text =
         std::str::from_utf8(bytes).map_err(|err| invalid(format!("svg is not UTF-8: {err}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // roxmltree's tokenizer recurses per level, so depth is measured on the text first.
+    if markup_depth::max_depth(text.as_bytes(), limits.svg_max_depth) > limits.svg_max_depth {
+        return Err(too_deep(limits));
+    }
     let xml_options = roxmltree::ParsingOptions {
         // Editors write DOCTYPEs with entity declarations; roxmltree never loads external
         // entities and guards against entity expansion bombs.
@@ -162,13 +166,7 @@ fn check_structure(document: &roxmltree::Document, limits: &ImageLimits) -> Resu
         depths[id] = depth;
         elements += 1;
         if depth > limits.svg_max_depth {
-            return Err(Error::new(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "svg nests elements more than {} levels deep (limits.svg_max_depth)",
-                    limits.svg_max_depth
-                ),
-            ));
+            return Err(too_deep(limits));
         }
         if elements > limits.svg_max_elements {
             return Err(Error::new(
@@ -181,6 +179,16 @@ fn check_structure(document: &roxmltree::Document, limits: &ImageLimits) -> Resu
         }
     }
     Ok(())
+}
+
+fn too_deep(limits: &ImageLimits) -> Error {
+    Error::new(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "svg nests elements more than {} levels deep (limits.svg_max_depth)",
+            limits.svg_max_depth
+        ),
+    )
 }
 
 /// Turns the decoded bytes of a `data:` URI into an image usvg can draw, deciding the format

@@ -261,6 +261,7 @@ impl Op {
                         pb::RemoveWatermarkRequest {
                             image: next(),
                             output: None,
+                            mask: None,
                         },
                         timeout,
                     ))

@@ -71,6 +71,18 @@ struct Inner {
 struct Object {
     bytes: Bytes,
     content_type: Option<String>,
+    /// As S3 reports it (`Last-Modified`): the store's blob expiry counts from it.
+    last_modified: String,
+}
+
+/// An HTTP date (RFC 7231 IMF-fixdate) for now.
+fn http_date_now() -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .expect("formattable date")
 }
 
 #[derive(Clone)]
@@ -218,6 +230,7 @@ fn serve(
             objects.insert(
                 key.to_owned(),
                 Object {
+                    last_modified: http_date_now(),
                     bytes: body,
                     content_type: headers
                         .get(header::CONTENT_TYPE)
@@ -235,7 +248,7 @@ fn serve(
             let mut response = Response::builder()
                 .status(StatusCode::OK)
                 .header(header::ETAG, etag)
-                .header(header::LAST_MODIFIED, "Thu, 01 Jan 2026 00:00:00 GMT")
+                .header(header::LAST_MODIFIED, object.last_modified.as_str())
                 .header(header::CONTENT_LENGTH, object.bytes.len())
                 .header(
                     header::CONTENT_TYPE,

@@ -11,7 +11,7 @@ use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, Result};
 use crate::media;
 use crate::providers::Edited;
-use crate::providers::local::inpaint::{self, CancelFlag};
+use crate::providers::local::inpaint;
 
 /// Where the photo sits on the grown canvas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,6 @@ pub fn expand(
     params: &ExpandParams,
     settings: &InpaintSettings,
     limits: &ImageLimits,
-    cancel: &CancelFlag,
 ) -> Result<Edited> {
     let (_, decoded) = media::decode(&source.bytes, limits)?;
     let rgb = decoded.to_rgb8();
@@ -96,7 +95,7 @@ pub fn expand(
             search_pixels: settings.search_pixels,
             iterations: settings.iterations,
         };
-        let mut synthesised = inpaint::inpaint(&placed, &hole, &budget, cancel)?;
+        let mut synthesised = inpaint::inpaint(&placed, &hole, &budget)?;
         blend_seam(&mut synthesised, &canvas, w, h, settings.seam_px);
         synthesised
     };

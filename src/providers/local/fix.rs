@@ -125,8 +125,8 @@ pub fn check_sizes(
         return Err(Error::new(
             ErrorCode::PayloadTooLarge,
             format!(
-                "upscaling {width}x{height} by {factor} gives {out_w}x{out_h} ({} pixels); the \
-                 limit is {}x{} and {} pixels (limits.max_width, max_height, max_pixels)",
+                "upscale_factor {factor} turns {width}x{height} into {out_w}x{out_h} ({} pixels); \
+                 the limit is {}x{} and {} pixels (limits.max_width, max_height, max_pixels)",
                 out_w * out_h,
                 limits.max_width,
                 limits.max_height,

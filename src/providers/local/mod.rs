@@ -5,8 +5,8 @@ mod character;
 pub mod composite;
 mod convert;
 pub mod cutout;
-mod fix;
 pub mod expand;
+mod fix;
 pub mod inpaint;
 mod pool;
 pub mod refine;
@@ -33,7 +33,6 @@ use crate::error::Result;
 use crate::models::runtime::Runtime;
 use crate::providers::{Character, Composites, Edited, Provider};
 
-pub use inpaint::CancelFlag;
 pub use pool::CpuPool;
 pub use segment::Segmenter;
 pub use style_model::StyleModels;
@@ -224,10 +223,8 @@ impl Provider for LocalProvider {
 
     async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Edited> {
         let (limits, settings) = (self.limits, self.inpaint);
-        let cancel = CancelFlag::default();
-        let _stop_when_dropped = cancel.cancel_on_drop();
         self.pool
-            .run(move || expand::expand(&image, &params, &settings, &limits, &cancel))
+            .run(move || expand::expand(&image, &params, &settings, &limits))
             .await
     }
 
@@ -238,13 +235,9 @@ impl Provider for LocalProvider {
     ) -> Result<Edited> {
         let (limits, settings) = (self.limits, self.inpaint);
         let text = self.text.clone();
-        let cancel = CancelFlag::default();
-        let _stop_when_dropped = cancel.cancel_on_drop();
         self.pool
             .run(move || {
-                remove_watermark::remove_watermark(
-                    &text, &image, &params, &settings, &limits, &cancel,
-                )
+                remove_watermark::remove_watermark(&text, &image, &params, &settings, &limits)
             })
             .await
     }

@@ -9,7 +9,7 @@ use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, Result};
 use crate::media;
 use crate::providers::Edited;
-use crate::providers::local::inpaint::{self, CancelFlag};
+use crate::providers::local::inpaint;
 use crate::providers::local::text_detect::{self, TextDetector};
 
 /// Mask pixels at or above this grey level are removed.
@@ -21,7 +21,6 @@ pub fn remove_watermark(
     params: &RemoveWatermarkParams,
     settings: &InpaintSettings,
     limits: &ImageLimits,
-    cancel: &CancelFlag,
 ) -> Result<Edited> {
     let (_, decoded) = media::decode(&source.bytes, limits)?;
     let rgb = decoded.to_rgb8();
@@ -65,7 +64,7 @@ pub fn remove_watermark(
         search_pixels: settings.search_pixels,
         iterations: settings.iterations,
     };
-    let filled = inpaint::inpaint(&rgb, &hole, &budget, cancel)?;
+    let filled = inpaint::inpaint(&rgb, &hole, &budget)?;
     // Transparency is kept as it was; only colour is synthesised.
     let result = match decoded.color().has_alpha() {
         true => {

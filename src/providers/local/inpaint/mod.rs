@@ -13,47 +13,9 @@ mod pyramid;
 
 use image::RgbImage;
 
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 
 pub use patchmatch::PATCH_RADIUS;
-
-/// Cancels a running fill between iterations (the request went away or timed out).
-#[derive(Debug, Clone, Default)]
-pub struct CancelFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl CancelFlag {
-    pub fn cancel(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// A guard that cancels the flag when dropped: held by the async side, so dropping the
-    /// request future stops the blocking work at its next check.
-    pub fn cancel_on_drop(&self) -> CancelOnDrop {
-        CancelOnDrop(self.clone())
-    }
-
-    fn check(&self) -> Result<()> {
-        if self.is_cancelled() {
-            return Err(Error::new(
-                ErrorCode::Cancelled,
-                "the fill was cancelled before it finished",
-            ));
-        }
-        Ok(())
-    }
-}
-
-pub struct CancelOnDrop(CancelFlag);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
 
 /// How much work one fill may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,12 +42,7 @@ impl Default for InpaintBudget {
 
 /// Fills the pixels where `hole` is true from the rest of `image`. `hole` is row-major, one
 /// entry per pixel. Known pixels are returned unchanged. Blocking and CPU-heavy.
-pub fn inpaint(
-    image: &RgbImage,
-    hole: &[bool],
-    budget: &InpaintBudget,
-    cancel: &CancelFlag,
-) -> Result<RgbImage> {
+pub fn inpaint(image: &RgbImage, hole: &[bool], budget: &InpaintBudget) -> Result<RgbImage> {
     let (width, height) = image.dimensions();
     let (w, h) = (width as usize, height as usize);
     if hole.len() != w * h {
@@ -122,7 +79,7 @@ pub fn inpaint(
         .pixels()
         .map(|p| [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])])
         .collect();
-    let filled = pyramid::fill(pixels, hole.to_vec(), w, h, budget, cancel)?;
+    let filled = pyramid::fill(pixels, hole.to_vec(), w, h, budget)?;
     let mut out = image.clone();
     for ((px, value), &is_hole) in out.pixels_mut().zip(&filled).zip(hole) {
         if is_hole {
@@ -137,6 +94,7 @@ pub fn inpaint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     /// A diagonal stripe texture with noise: easy to continue by copying, impossible to guess
     /// by averaging.
@@ -176,13 +134,7 @@ mod tests {
     fn a_hole_in_a_texture_is_filled_better_than_with_its_mean_colour() {
         let truth = stripes(96, 96);
         let hole = square_hole(96, 96, 36, 40, 20);
-        let filled = inpaint(
-            &truth,
-            &hole,
-            &InpaintBudget::default(),
-            &CancelFlag::default(),
-        )
-        .unwrap();
+        let filled = inpaint(&truth, &hole, &InpaintBudget::default()).unwrap();
         // The flat-fill baseline: every hole pixel the mean of the known pixels.
         let mut sum = [0f64; 3];
         let mut n = 0f64;
@@ -225,31 +177,26 @@ mod tests {
             max_hole_pixels: 100,
             ..InpaintBudget::default()
         };
-        let err = inpaint(&image, &hole, &budget, &CancelFlag::default()).unwrap_err();
+        let err = inpaint(&image, &hole, &budget).unwrap_err();
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
         assert!(err.message.contains("inpaint.max_hole_pixels"));
     }
 
     #[test]
-    fn a_cancelled_fill_stops_with_cancelled() {
+    fn a_fill_past_its_time_budget_stops() {
         let image = stripes(64, 64);
         let hole = square_hole(64, 64, 20, 20, 16);
-        let cancel = CancelFlag::default();
-        drop(cancel.cancel_on_drop());
-        let err = inpaint(&image, &hole, &InpaintBudget::default(), &cancel).unwrap_err();
-        assert_eq!(err.code, ErrorCode::Cancelled);
+        let err = crate::media::cancel::run_here(std::time::Duration::ZERO, || {
+            inpaint(&image, &hole, &InpaintBudget::default())
+        })
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::DeadlineExceeded);
     }
 
     #[test]
     fn a_mask_covering_everything_is_refused() {
         let image = stripes(20, 20);
-        let err = inpaint(
-            &image,
-            &[true; 400],
-            &InpaintBudget::default(),
-            &CancelFlag::default(),
-        )
-        .unwrap_err();
+        let err = inpaint(&image, &[true; 400], &InpaintBudget::default()).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidArgument);
     }
 }

@@ -1,9 +1,10 @@
 //! The coarse-to-fine driver: halve the image until the hole is small, fill the coarsest level
 //! from a rough guess, then carry the matches up one level at a time.
 
+use super::InpaintBudget;
 use super::patchmatch::{Field, PATCH_RADIUS};
-use super::{CancelFlag, InpaintBudget};
 use crate::error::Result;
+use crate::media::cancel::checkpoint;
 
 /// Levels stop halving once their shorter side would drop below this.
 const MIN_LEVEL_SIDE: usize = 24;
@@ -101,7 +102,6 @@ pub fn fill(
     w: usize,
     h: usize,
     budget: &InpaintBudget,
-    cancel: &CancelFlag,
 ) -> Result<Vec<[f32; 3]>> {
     let mut levels = vec![Level { w, h, px, hole }];
     loop {
@@ -119,7 +119,7 @@ pub fn fill(
     let mut rng = fastrand::Rng::with_seed(0x1a2b_3c4d);
     let mut previous: Option<(Field, usize, usize)> = None;
     while let Some(mut level) = levels.pop() {
-        cancel.check()?;
+        checkpoint()?;
         let Some(mut field) = Field::new(&level) else {
             return Err(crate::error::Error::invalid(
                 "mask",
@@ -148,7 +148,7 @@ pub fn fill(
                 budget.iterations
             };
             for _ in 0..rounds {
-                cancel.check()?;
+                checkpoint()?;
                 field.refresh_distances(&level);
                 field.search(&level, PASSES_PER_ROUND, &mut rng);
                 field.vote(&mut level, false);
