@@ -310,7 +310,8 @@ async fn sigterm_reports_not_serving_then_exits_within_grace_despite_running_wor
     let first = watch.message().await.unwrap().unwrap();
     assert_eq!(first.status, 1, "SERVING before the signal");
 
-    // Long CPU work: a 49-megapixel upscale, PNG-encoded.
+    // Long CPU work that provably outlives the 2 s grace: an SVG whose Gaussian blur over a
+    // 3000² canvas is just inside limits.svg_max_render_cost (several seconds to rasterise).
     let channel = tonic::transport::Channel::from_shared(format!("http://{grpc_addr}"))
         .unwrap()
         .connect()
@@ -322,18 +323,18 @@ async fn sigterm_reports_not_serving_then_exits_within_grace_despite_running_wor
     let long = tokio::spawn(async move {
         utility
             .resize(imgforge::proto::v1::ResizeRequest {
-                image: common::inline(common::photo_png(700, 700)),
-                min_dim: Some(7000),
-                max_dim: Some(7000),
+                image: common::inline(slow_svg()),
+                min_dim: Some(16),
+                max_dim: Some(64),
                 output: None,
             })
             .await
     });
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(
-        !long.is_finished(),
-        "the request is still running at SIGTERM"
-    );
+    if long.is_finished() {
+        let outcome = long.await.unwrap().map(|_| "a result");
+        panic!("the request must still be running at SIGTERM, it ended with {outcome:?}");
+    }
 
     let signalled = std::time::Instant::now();
     let killed = Command::new("kill")
@@ -379,4 +380,10 @@ async fn sigterm_reports_not_serving_then_exits_within_grace_despite_running_wor
         exited_after < grace + Duration::from_secs(2),
         "exits within the grace period plus a small margin: {exited_after:?}"
     );
+}
+
+/// A small document that takes seconds to rasterise yet is within the render-cost budget.
+fn slow_svg() -> Vec<u8> {
+    br#"<svg xmlns="http://www.w3.org/2000/svg" width="3000" height="3000"><filter id="f"><feGaussianBlur stdDeviation="90"/></filter><rect width="3000" height="3000" fill="teal" filter="url(#f)"/></svg>"#
+        .to_vec()
 }

@@ -60,7 +60,7 @@ async fn upload(server: &TestServer) -> pb::UploadImageResponse {
         .await
         .upload_image(pb::UploadImageRequest {
             image: Some(pb::ImageInput {
-                source: Some(pb::image_input::Source::Data(png(48, 32).into())),
+                source: Some(pb::image_input::Source::Data(png(48, 32))),
             }),
         })
         .await
@@ -111,7 +111,10 @@ async fn expired_blobs_are_deleted_from_disk_and_refused() {
     assert_eq!(res.status(), 404);
     let body: serde_json::Value = res.json().await.unwrap();
     assert!(
-        body["error"].as_str().unwrap_or_default().contains("expired"),
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
         "{body}"
     );
     server.stop().await;
@@ -130,7 +133,7 @@ async fn an_upload_past_its_expiry_is_not_found_before_the_sweep() {
     })
     .await;
     let uploaded = upload(&server).await;
-    let expires_at = uploaded.expires_at.clone().unwrap();
+    let expires_at = uploaded.expires_at.unwrap();
     let link = resize_to_url(&server, Source::UploadId(uploaded.upload_id.clone()))
         .await
         .expect("the fresh upload is usable");

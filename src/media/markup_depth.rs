@@ -124,7 +124,8 @@ mod tests {
 
     #[test]
     fn ignores_markup_in_comments_cdata_and_attribute_values() {
-        let text = br#"<svg a="<g><g>" b='/>'><!-- <g><g><g> --><![CDATA[<g><g>]]><?pi <g>?><g/></svg>"#;
+        let text =
+            br#"<svg a="<g><g>" b='/>'><!-- <g><g><g> --><![CDATA[<g><g>]]><?pi <g>?><g/></svg>"#;
         assert_eq!(max_depth(text, 10), 1);
     }
 

@@ -94,7 +94,11 @@ impl Task {
         }
         match self.script {
             TaskScript::RunsFor(length) => self.submitted.elapsed() < length,
-            _ => true,
+            TaskScript::Succeed { .. }
+            | TaskScript::Partial { .. }
+            | TaskScript::Fail { .. }
+            | TaskScript::Vanish
+            | TaskScript::NeverEnds => true,
         }
     }
 }
