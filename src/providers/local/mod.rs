@@ -97,19 +97,13 @@ impl Provider for LocalProvider {
     }
 
     fn unready_reason(&self, op: Operation) -> Option<String> {
-        match op {
+        let readiness = match op {
             Operation::RemoveBackground
             | Operation::ChangeBackground
-            | Operation::CreateCharacter => self.segmenter.readiness(None).err().map(|e| e.message),
-            Operation::Fix => (!self.upscaler.is_ready()).then(|| {
-                "the super-resolution model files or ONNX Runtime are missing (imgforge models list)"
-                    .to_string()
-            }),
+            | Operation::CreateCharacter => self.segmenter.readiness(None),
+            Operation::Fix => self.upscaler.readiness(),
             // A caller's mask works without the detector, but most requests need it.
-            Operation::RemoveWatermark => (!self.text.is_ready()).then(|| {
-                "the text detector ch_PP-OCRv4_det or ONNX Runtime is missing (imgforge models list)"
-                    .to_string()
-            }),
+            Operation::RemoveWatermark => self.text.readiness(),
             Operation::Resize
             | Operation::ConvertToPng
             | Operation::ChangeClothes
@@ -122,31 +116,15 @@ impl Provider for LocalProvider {
             | Operation::PortraitListStyles
             | Operation::PortraitCreateTask
             | Operation::PortraitQueryTask => {
-                (!self.supports(op)).then(|| format!("the local engine does not implement {op}"))
+                return (!self.supports(op))
+                    .then(|| format!("the local engine does not implement {op}"));
             }
-        }
+        };
+        readiness.err().map(|e| e.message)
     }
 
     fn is_ready(&self, op: Operation) -> bool {
-        match op {
-            Operation::RemoveBackground
-            | Operation::ChangeBackground
-            | Operation::CreateCharacter => self.segmenter.is_ready(None),
-            Operation::Fix => self.upscaler.is_ready(),
-            Operation::RemoveWatermark => self.text.is_ready(),
-            Operation::Resize
-            | Operation::ConvertToPng
-            | Operation::ChangeClothes
-            | Operation::Expand
-            | Operation::GenerateCover
-            | Operation::CoverOptions
-            | Operation::UploadReferenceImage
-            | Operation::PortraitUpload
-            | Operation::PortraitCreateUserModel
-            | Operation::PortraitListStyles
-            | Operation::PortraitCreateTask
-            | Operation::PortraitQueryTask => self.supports(op),
-        }
+        self.unready_reason(op).is_none()
     }
 
     async fn resize(&self, image: SourceImage, params: ResizeParams) -> Result<EncodedImage> {

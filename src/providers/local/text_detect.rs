@@ -61,7 +61,14 @@ impl TextDetector {
 
     /// Whether the model is installed and ONNX Runtime loads.
     pub fn is_ready(&self) -> bool {
-        self.model_path().is_ok() && self.runtime.library().is_ok()
+        self.readiness().is_ok()
+    }
+
+    /// What keeps detection from running: the model file missing or ONNX Runtime not
+    /// loading.
+    pub fn readiness(&self) -> Result<()> {
+        self.model_path()?;
+        self.runtime.library().map(|_| ())
     }
 
     fn model_path(&self) -> Result<PathBuf> {

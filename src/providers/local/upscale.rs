@@ -50,10 +50,16 @@ impl Upscaler {
 
     /// Whether every network of the configured model is installed and ONNX Runtime loads.
     pub fn is_ready(&self) -> bool {
-        [1, 2, 3, 4]
-            .iter()
-            .all(|&factor| self.network(factor).is_ok())
-            && self.runtime.library().is_ok()
+        self.readiness().is_ok()
+    }
+
+    /// What keeps fix from running: a network file missing or ONNX Runtime not loading,
+    /// which need different fixes.
+    pub fn readiness(&self) -> Result<()> {
+        for factor in [1, 2, 3, 4] {
+            self.network(factor)?;
+        }
+        self.runtime.library().map(|_| ())
     }
 
     /// The network serving `factor` (1–4): the model's graph of that factor when it has one,
