@@ -3,8 +3,10 @@
 pub mod image;
 pub mod operation;
 pub mod params;
+pub mod progress;
 pub mod task;
 
 pub use image::{EncodedImage, ImageFormat, ImageLimits, ImageSource, SourceImage};
 pub use operation::Operation;
+pub use progress::{Progress, ProgressSink};
 pub use task::{TaskReport, TaskStatus};
