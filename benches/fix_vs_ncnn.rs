@@ -29,9 +29,9 @@ use std::process::Command;
 
 use image::{DynamicImage, RgbImage};
 use imgforge::config::Settings;
-use imgforge::models::Runtime;
+use imgforge::imaging::resize::resize_to;
 use imgforge::providers::local::Upscaler;
-use imgforge::providers::local::resize::resize_to;
+use imgforge::providers::local::models::Runtime;
 use serde_json::Value;
 
 use common::{cell, env_count, load_average, median, ratio, sample_ms};

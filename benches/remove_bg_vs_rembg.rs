@@ -47,9 +47,9 @@ use imgforge::domain::params::{EdgeRefinement, RemoveBackgroundParams};
 use imgforge::domain::{ImageFormat, ImageLimits, SourceImage};
 use imgforge::media;
 use imgforge::proto::v1 as pb;
-use imgforge::providers::Provider;
 use imgforge::providers::local::cutout::{self, CutoutOptions, Refinement};
 use imgforge::providers::local::{LocalProvider, Segmenter};
+use imgforge::providers::{Call, OpRequest, Provider};
 use serde_json::{Value, json};
 
 use common::{cell, env_count, env_number, load_average, median, ratio, sample_ms};
@@ -286,8 +286,16 @@ fn serial_pass(photos: &[PathBuf], runs: usize, warmup: usize, matting_runs: usi
         .expect("tokio runtime");
     let remove = |source: &SourceImage, refine: EdgeRefinement| {
         runtime
-            .block_on(provider.remove_background(source.clone(), params(refine)))
+            .block_on(provider.run(
+                OpRequest::RemoveBackground {
+                    image: source.clone(),
+                    params: params(refine),
+                },
+                &Call::default(),
+            ))
             .expect("remove background")
+            .images
+            .remove(0)
     };
     let inputs: Vec<(String, SourceImage)> = photos
         .iter()
@@ -397,7 +405,7 @@ fn stage_samples(
 }
 
 fn segmenter_library(settings: &Settings) -> String {
-    let runtime = imgforge::models::runtime::Runtime::new(&settings.models);
+    let runtime = imgforge::providers::local::models::runtime::Runtime::new(&settings.models);
     runtime
         .library()
         .map_or_else(|e| e.message, |library| library.path.display().to_string())

@@ -27,8 +27,8 @@ use std::process::Command;
 use image::DynamicImage;
 use imgforge::domain::params::{OutputSpec, ResizeParams};
 use imgforge::domain::{ImageFormat, ImageLimits, SourceImage};
+use imgforge::imaging::resize;
 use imgforge::media::jpeg_scaled;
-use imgforge::providers::local::resize;
 use serde_json::{Value, json};
 
 use common::{cell, env_count, load_average, median, ratio, sample_ms};

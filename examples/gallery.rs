@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use image::{DynamicImage, GrayImage, RgbImage, Rgba, RgbaImage, imageops};
+use imgforge::imaging::resize::resize_to;
 use imgforge::providers::local::Segmenter;
 use imgforge::providers::local::composite::{self, CompositeOptions};
 use imgforge::providers::local::cutout::{self, CutoutKind, CutoutOptions, Refinement};
 use imgforge::providers::local::refine::{
     MattingOptions, alpha_matting, estimate_foreground, guided_filter, refine_edges,
 };
-use imgforge::providers::local::resize::resize_to;
 use imgforge::providers::local::stylize::{StylePreset, stylize};
 
 /// The test photos with a committed u2netp matte: (stem, file).

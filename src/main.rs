@@ -23,7 +23,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config { defaults: true } => print!("{DEFAULTS_TOML}"),
         Command::Config { defaults: false } => print!("{}", settings.to_redacted_toml()),
-        Command::Models { action } => imgforge::models::cli::run(&settings, &action).await?,
+        Command::Models { action } => imgforge::cli::models::run(&settings, &action).await?,
         Command::Process(args) => imgforge::process::run(&settings, &args).await?,
         Command::Serve { .. } => {
             imgforge::telemetry::init(&settings.telemetry);

@@ -664,7 +664,7 @@ async fn a_burst_of_fifty_against_a_two_rps_model_sees_no_429() {
 #[tokio::test]
 async fn text_to_image_works_on_the_legacy_and_the_messages_protocol() {
     use imgforge::domain::params::TextToImageParams;
-    use imgforge::providers::Provider;
+    use imgforge::providers::{Call, OpRequest, Provider};
     let emulator = DashScopeEmulator::start().await;
     for model in ["wanx2.1-t2i-turbo", "wan2.6-t2i"] {
         let mut settings = Settings::embedded();
@@ -672,19 +672,21 @@ async fn text_to_image_works_on_the_legacy_and_the_messages_protocol() {
         settings.providers.dashscope.models.text_to_image = model.to_owned();
         settings.blob_store = imgforge::config::BlobStoreSettings::memory();
         let blobs = imgforge::store::BlobStore::from_settings(&settings).unwrap();
-        let local: std::sync::Arc<dyn Provider> =
-            std::sync::Arc::new(imgforge::providers::local::LocalProvider::new(&settings));
-        let context = imgforge::providers::ProviderContext::new(&settings, blobs, local).unwrap();
+        let context = imgforge::providers::ProviderContext::new(&settings, blobs).unwrap();
         let provider = imgforge::providers::dashscope::DashScopeProvider::build(&context).unwrap();
-        let edited = provider
-            .text_to_image(TextToImageParams {
+        let request = OpRequest::TextToImage {
+            params: TextToImageParams {
                 prompt: "a girl with red hair, storybook cover".into(),
                 negative_prompt: "blurry".into(),
                 width: 768,
                 height: 1024,
                 n: 1,
                 seed: Some(42),
-            })
+            },
+            reference: None,
+        };
+        let edited = provider
+            .run(request, &Call::default())
             .await
             .expect("images");
         assert_eq!(edited.images.len(), 1, "{model}");

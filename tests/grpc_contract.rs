@@ -81,7 +81,7 @@ async fn health_with_the_models_installed_follows_onnx_runtime() {
     };
     let mut models = imgforge::config::Settings::embedded().models;
     models.dir = dir.clone();
-    let with_runtime = match imgforge::models::runtime::library(&models) {
+    let with_runtime = match imgforge::providers::local::models::runtime::library(&models) {
         Ok(_) => ServingStatus::Serving,
         Err(e) => {
             common::unavailable(format_args!(

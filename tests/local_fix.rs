@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use image::{DynamicImage, Rgba, RgbaImage};
 use imgforge::config::Settings;
-use imgforge::models::Runtime;
 use imgforge::proto::v1 as pb;
 use imgforge::proto::v1::editing_service_client::EditingServiceClient;
 use imgforge::providers::local::Upscaler;
+use imgforge::providers::local::models::Runtime;
 use serde_json::{Value, json};
 use tonic::Code;
 

@@ -1,8 +1,11 @@
 //! One typed configuration: embedded defaults → file → `IMGFORGE__SECTION__KEY` environment →
 //! CLI flags, each layer overriding the one before.
 
+pub mod aliyun_vision;
 mod blob_store;
+pub mod dashscope;
 mod inpaint;
+mod resilience;
 mod secret;
 mod style_models;
 mod super_resolution;
@@ -19,6 +22,7 @@ pub use blob_store::{
     Addressing, BlobStoreKind, BlobStoreSettings, MAX_PRESIGNED_URL_TTL_SECS, S3Settings,
 };
 pub use inpaint::InpaintSettings;
+pub use resilience::ResilienceSettings;
 pub use secret::Secret;
 pub use style_models::{PixelRange, StyleModelSettings, TensorLayout};
 pub use super_resolution::{SUPER_RESOLUTION_MODELS, SuperResolutionSettings};
@@ -165,11 +169,11 @@ pub struct ProviderSettings {
     /// Operation name (or `default`) → ordered provider names.
     pub chains: BTreeMap<String, Vec<String>>,
     #[serde(default)]
-    pub resilience: crate::providers::resilience::ResilienceSettings,
+    pub resilience: ResilienceSettings,
     #[serde(default)]
-    pub dashscope: crate::providers::dashscope::DashScopeSettings,
+    pub dashscope: dashscope::DashScopeSettings,
     #[serde(default)]
-    pub aliyun_vision: crate::providers::aliyun_vision::AliyunVisionSettings,
+    pub aliyun_vision: aliyun_vision::AliyunVisionSettings,
 }
 
 impl ProviderSettings {

@@ -9,4 +9,4 @@ pub mod task;
 pub use image::{EncodedImage, ImageFormat, ImageLimits, ImageSource, SourceImage};
 pub use operation::Operation;
 pub use progress::{Progress, ProgressSink};
-pub use task::{TaskReport, TaskStatus};
+pub use task::{RemoteTask, TaskReport, TaskStatus};

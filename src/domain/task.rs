@@ -26,6 +26,18 @@ impl TaskStatus {
     }
 }
 
+/// A task as a remote provider reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteTask {
+    pub task_id: String,
+    pub submit_time: Option<SystemTime>,
+    pub scheduled_time: Option<SystemTime>,
+    pub end_time: Option<SystemTime>,
+    pub total: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct TaskReport {
     pub task_id: String,
@@ -67,7 +79,7 @@ impl TaskReport {
     pub fn remote(
         submitted: SystemTime,
         provider: &str,
-        task: &crate::providers::RemoteTask,
+        task: &RemoteTask,
         notes: Vec<String>,
     ) -> Self {
         let now = SystemTime::now();

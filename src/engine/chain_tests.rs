@@ -9,9 +9,11 @@ use async_trait::async_trait;
 use super::Engine;
 use crate::config::{BlobStoreSettings, Settings};
 use crate::domain::params::{OutputSpec, ResizeParams};
-use crate::domain::{EncodedImage, ImageFormat, ImageSource, Operation, SourceImage};
+use crate::domain::{EncodedImage, ImageFormat, ImageSource, Operation};
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::{Provider, ProviderRegistry};
+use crate::providers::{
+    Call, Capabilities, OpRequest, OperationSupport, Output, Provider, ProviderRegistry,
+};
 
 /// The names of the providers called, in call order, shared by every fake of one engine.
 type Calls = Arc<Mutex<Vec<&'static str>>>;
@@ -21,7 +23,7 @@ type Calls = Arc<Mutex<Vec<&'static str>>>;
 struct Fake {
     name: &'static str,
     fails_with: Option<ErrorCode>,
-    resizes: bool,
+    capabilities: Capabilities,
     calls: Calls,
 }
 
@@ -31,20 +33,25 @@ impl Provider for Fake {
         self.name
     }
 
-    fn supports(&self, op: Operation) -> bool {
-        op == Operation::Resize && self.resizes
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
 
-    async fn resize(&self, _image: SourceImage, _params: ResizeParams) -> Result<EncodedImage> {
+    async fn run(&self, request: OpRequest, _call: &Call) -> Result<Output> {
+        assert_eq!(
+            request.operation(),
+            Operation::Resize,
+            "the engine asks only resize"
+        );
         self.calls.lock().unwrap().push(self.name);
         match self.fails_with {
             Some(code) => Err(Error::new(code, format!("{} says no", self.name))),
-            None => Ok(EncodedImage {
+            None => Ok(Output::image(EncodedImage {
                 bytes: png(1, 1).into(),
                 format: ImageFormat::Png,
                 width: 1,
                 height: 1,
-            }),
+            })),
         }
     }
 }
@@ -81,7 +88,11 @@ fn engine_with(providers: &[(&'static str, Behaviour)]) -> (Engine, Calls, tempf
                     Fails(code) => Some(*code),
                     Succeeds | DoesNotResize => None,
                 },
-                resizes: !matches!(behaviour, DoesNotResize),
+                capabilities: if matches!(behaviour, DoesNotResize) {
+                    Capabilities::default()
+                } else {
+                    Capabilities::new([OperationSupport::new(Operation::Resize, &[])])
+                },
                 calls: calls.clone(),
             }) as Arc<dyn Provider>
         })

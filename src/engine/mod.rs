@@ -5,12 +5,12 @@
 mod chain_tests;
 pub mod delivery;
 mod input;
+mod local_steps;
 mod preprocess;
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Delivery, Settings};
@@ -21,7 +21,7 @@ use crate::domain::params::{
 use crate::domain::{ImageFormat, ImageSource, Operation, SourceImage, TaskReport};
 use crate::error::{Error, ErrorCode, Result};
 use crate::media::UrlFetcher;
-use crate::providers::{Edited, Provider, ProviderRegistry};
+use crate::providers::{Call, OpRequest, Output, Provider, ProviderRegistry};
 use crate::store::BlobStore;
 
 pub use delivery::DeliveredImage;
@@ -113,19 +113,16 @@ impl Engine {
         requested.unwrap_or(self.default_delivery)
     }
 
-    /// Runs `call` on each provider of `op`'s chain until one succeeds; the last error is
-    /// returned when all fail.
-    async fn run<T>(
-        &self,
-        op: Operation,
-        call: impl Fn(Arc<dyn Provider>) -> BoxFuture<'static, Result<T>>,
-    ) -> Result<(T, &'static str)> {
+    /// Runs `request` on each provider of its operation's chain until one succeeds; the
+    /// last error is returned when all fail.
+    async fn run(&self, request: OpRequest, call: &Call) -> Result<(Output, &'static str)> {
+        let op = request.operation();
         let providers = self.providers.chain(op).require(op)?;
         let mut last_error = None;
         for provider in providers {
             let name = provider.name();
-            match call(provider).await {
-                Ok(value) => return Ok((value, name)),
+            match self.run_on(&provider, request.clone(), call).await {
+                Ok(output) => return Ok((output, name)),
                 // Bad input fails on every provider alike; anything else (a missing model,
                 // an unreachable backend, a refused key) may work on the next one.
                 Err(err)
@@ -145,6 +142,39 @@ impl Engine {
             }
         }
         Err(last_error.unwrap_or_else(|| Error::internal(format!("{op}: no provider ran"))))
+    }
+
+    /// One provider's run of `request`, with the local steps its capabilities ask for.
+    async fn run_on(
+        &self,
+        provider: &Arc<dyn Provider>,
+        request: OpRequest,
+        call: &Call,
+    ) -> Result<Output> {
+        let steps = local_steps::LocalSteps {
+            local: self.providers.local(),
+            provider: provider.name(),
+            limits: self.inputs.limits,
+            call,
+        };
+        let wants = |step| provider.capabilities().wants(request.operation(), step);
+        let (cut_input, cut_result) = (
+            wants(crate::providers::LocalStep::CutOutInput),
+            wants(crate::providers::LocalStep::CutOutResult),
+        );
+        let output_spec = local_steps::output_spec(&request);
+        let (request, mut notes) = if cut_input {
+            steps.cut_out_input(request).await?
+        } else {
+            (request, Vec::new())
+        };
+        let mut output = provider.run(request, call).await?;
+        if cut_result {
+            output = steps.cut_out_result(output, output_spec).await?;
+        }
+        notes.append(&mut output.notes);
+        output.notes = notes;
+        Ok(output)
     }
 
     #[tracing::instrument(skip_all, fields(min_dim = params.min_dim, max_dim = params.max_dim))]
@@ -170,14 +200,15 @@ impl Engine {
             growing,
             (u64::from(width), u64::from(height)),
         )?;
-        let input = original.clone();
-        let (image, provider) = self
-            .run(Operation::Resize, move |p| {
-                let input = input.clone();
-                Box::pin(async move { p.resize(input, params).await })
-            })
+        let request = OpRequest::Resize {
+            image: original.clone(),
+            params,
+        };
+        let (output, provider) = self
+            .run(request, &Call::default())
             .await
             .map_err(|e| input_fault(e, field))?;
+        let (image, _) = output.into_single(Operation::Resize, provider)?;
         let key = delivery::result_key(&image);
         let image = delivery::deliver(&self.blobs, image, self.delivery(delivery), &key).await?;
         Ok(ResizeOutcome {
@@ -212,14 +243,15 @@ impl Engine {
             }
         }
 
-        let input = original.clone();
-        let (pngs, _provider) = self
-            .run(Operation::ConvertToPng, move |p| {
-                let input = input.clone();
-                Box::pin(async move { p.convert_to_png(input, params).await })
-            })
+        let request = OpRequest::ConvertToPng {
+            image: original,
+            params,
+        };
+        let (output, _provider) = self
+            .run(request, &Call::default())
             .await
             .map_err(|e| input_fault(e, field))?;
+        let pngs = output.images;
         let mut images = Vec::with_capacity(pngs.len());
         let count = pngs.len();
         for (index, png) in pngs.into_iter().enumerate() {
@@ -303,13 +335,14 @@ impl Engine {
         params.validate()?;
         let submitted = SystemTime::now();
         let image = self.inputs.resolve(source, field).await?;
-        let (result, provider) = self
-            .run(Operation::RemoveBackground, move |p| {
-                let (image, params) = (image.clone(), params.clone());
-                Box::pin(async move { p.remove_background(image, params).await })
-            })
+        let (output, provider) = self
+            .run(
+                OpRequest::RemoveBackground { image, params },
+                &Call::default(),
+            )
             .await
             .map_err(|e| input_fault(e, field))?;
+        let (result, _) = output.into_single(Operation::RemoveBackground, provider)?;
         Ok(EditOutcome {
             task: TaskReport::completed(submitted, provider, 1, Vec::new()),
             images: self.deliver_all(vec![result], delivery).await?,
@@ -330,12 +363,12 @@ impl Engine {
             self.inputs.resolve(base, fields.0),
             self.inputs.resolve(background, fields.1)
         )?;
-        let (result, provider) = self
-            .run(Operation::ChangeBackground, move |p| {
-                let (base, background, params) = (base.clone(), background.clone(), params.clone());
-                Box::pin(async move { p.change_background(base, background, params).await })
-            })
-            .await?;
+        let request = OpRequest::ChangeBackground {
+            base,
+            background,
+            params,
+        };
+        let (result, provider) = self.run(request, &Call::default()).await?;
         self.edit_outcome(submitted, provider, result, delivery)
             .await
     }
@@ -345,7 +378,7 @@ impl Engine {
         &self,
         submitted: SystemTime,
         provider: &str,
-        result: Edited,
+        result: Output,
         delivery: Option<Delivery>,
     ) -> Result<EditOutcome> {
         let count = result.images.len() as u32;
@@ -386,13 +419,13 @@ impl Engine {
             self.inputs.resolve_optional(top, fields[1]),
             self.inputs.resolve_optional(bottom, fields[2]),
         )?;
-        let (result, provider) = self
-            .run(Operation::ChangeClothes, move |p| {
-                let (person, top, bottom, params) =
-                    (person.clone(), top.clone(), bottom.clone(), params.clone());
-                Box::pin(async move { p.change_clothes(person, top, bottom, params).await })
-            })
-            .await?;
+        let request = OpRequest::ChangeClothes {
+            person,
+            top,
+            bottom,
+            params,
+        };
+        let (result, provider) = self.run(request, &Call::default()).await?;
         self.edit_outcome(submitted, provider, result, delivery)
             .await
     }
@@ -419,10 +452,7 @@ impl Engine {
             field,
             delivery,
             Some(growth),
-            move |p, image| {
-                let params = params.clone();
-                Box::pin(async move { p.expand(image, params).await })
-            },
+            move |image| OpRequest::Expand { image, params },
         )
         .await
     }
@@ -447,10 +477,7 @@ impl Engine {
             field,
             delivery,
             Some(growth),
-            move |p, image| {
-                let params = params.clone();
-                Box::pin(async move { p.fix(image, params).await })
-            },
+            move |image| OpRequest::Fix { image, params },
         )
         .await
     }
@@ -476,10 +503,7 @@ impl Engine {
             field,
             delivery,
             None,
-            move |p, image| {
-                let params = params.clone();
-                Box::pin(async move { p.remove_watermark(image, params).await })
-            },
+            move |image| OpRequest::RemoveWatermark { image, params },
         )
         .await
     }
@@ -517,7 +541,7 @@ impl Engine {
         field: &str,
         delivery: Option<Delivery>,
         growth: Option<Growth>,
-        call: impl Fn(Arc<dyn Provider>, SourceImage) -> BoxFuture<'static, Result<Edited>>,
+        request: impl FnOnce(SourceImage) -> OpRequest,
     ) -> Result<EditOutcome> {
         self.require(op)?;
         let submitted = SystemTime::now();
@@ -527,7 +551,7 @@ impl Engine {
             self.check_output_size(op, growth.field, size)?;
         }
         let (result, provider) = self
-            .run(op, move |p| call(p, image.clone()))
+            .run(request(image), &Call::default())
             .await
             .map_err(|e| input_fault(e, field))?;
         self.edit_outcome(submitted, provider, result, delivery)
@@ -549,18 +573,19 @@ impl Engine {
         })
         .await
         .map_err(|e| e.or_field(field))?;
-        let (character, provider) = self
-            .run(Operation::CreateCharacter, move |p| {
-                let photo = photo.clone();
-                Box::pin(async move { p.create_character(photo, params).await })
-            })
+        let (output, provider) = self
+            .run(
+                OpRequest::CreateCharacter { photo, params },
+                &Call::default(),
+            )
             .await
             .map_err(|e| input_fault(e, field))?;
-        let mut images = self.deliver_all(vec![character.image], delivery).await?;
+        let (image, rest) = output.into_single(Operation::CreateCharacter, provider)?;
+        let mut images = self.deliver_all(vec![image], delivery).await?;
         Ok(CharacterOutcome {
             image: images.remove(0),
             provider,
-            notes: character.notes,
+            notes: rest.notes,
         })
     }
 

@@ -4,8 +4,8 @@
 use crate::domain::params::CreateCharacterParams;
 use crate::domain::{ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, Result};
+use crate::imaging::resize::resize_to;
 use crate::media;
-use crate::providers::local::resize::resize_to;
 
 /// Checks the seed's rules (JPEG or PNG, at most 5 MB) and prepares the photo.
 pub fn character_photo(source: &SourceImage, limits: &ImageLimits) -> Result<SourceImage> {

@@ -140,6 +140,28 @@ fn encoding_error(format: ImageFormat, err: ImageError) -> Error {
     Error::internal(format!("encoding {}: {err}", format.name()))
 }
 
+/// `image` in the format `output` asks for: unchanged when no format is asked or it already
+/// has it, else decoded (within `limits`) and encoded again. Blocking.
+pub fn conform(
+    image: crate::domain::EncodedImage,
+    output: crate::domain::params::OutputSpec,
+    limits: &crate::domain::ImageLimits,
+) -> Result<crate::domain::EncodedImage> {
+    let Some(format) = output.format else {
+        return Ok(image);
+    };
+    if format == image.format {
+        return Ok(image);
+    }
+    let (_, decoded) = crate::media::decode(&image.bytes, limits)?;
+    Ok(crate::domain::EncodedImage {
+        bytes: encode(&decoded, format, output.quality)?,
+        format,
+        width: decoded.width(),
+        height: decoded.height(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use image::{GenericImageView, Rgba, RgbaImage};

@@ -13,7 +13,7 @@ pub mod svg;
 mod svg_cost;
 
 pub use decode::{decode, probe};
-pub use encode::encode;
+pub use encode::{conform, encode};
 pub use fetch::UrlFetcher;
 pub use frames::decode_frames;
 pub use sniff::sniff;

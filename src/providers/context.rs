@@ -1,25 +1,20 @@
 //! What a provider builder gets: the settings and the shared services of remote adapters.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Settings;
 use crate::error::Result;
-use crate::providers::Provider;
 use crate::providers::remote::{InputPublisher, ResultDownloader};
 use crate::store::BlobStore;
 
 pub struct ProviderContext {
     pub settings: Settings,
-    /// The in-process engine, for the local steps of remote operations (cutting a subject
-    /// out before background generation, fitting inputs to a model's size limits).
-    pub local: Arc<dyn Provider>,
     pub publisher: InputPublisher,
     pub downloader: ResultDownloader,
 }
 
 impl ProviderContext {
-    pub fn new(settings: &Settings, blobs: BlobStore, local: Arc<dyn Provider>) -> Result<Self> {
+    pub fn new(settings: &Settings, blobs: BlobStore) -> Result<Self> {
         let downloader = ResultDownloader::new(
             Duration::from_secs(settings.fetch.timeout_secs.max(1)),
             settings.limits.max_input_bytes,
@@ -27,7 +22,6 @@ impl ProviderContext {
         )?;
         Ok(ProviderContext {
             settings: settings.clone(),
-            local,
             publisher: InputPublisher::new(blobs),
             downloader,
         })

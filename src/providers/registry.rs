@@ -6,10 +6,9 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::domain::Operation;
 use crate::error::Result;
+use crate::providers::layers::{self, AdmissionLayer, Lanes, Layer};
 use crate::providers::local::LocalProvider;
-use crate::providers::{
-    Provider, ProviderContext, admission, aliyun_vision, dashscope, resilience,
-};
+use crate::providers::{Provider, ProviderContext, ProviderExt, aliyun_vision, dashscope};
 use crate::store::BlobStore;
 
 /// Every provider name configuration may use in a chain.
@@ -18,7 +17,6 @@ pub const KNOWN_PROVIDERS: [&str; 3] = ["local", "dashscope", "aliyun-vision"];
 /// Builds the provider called `name`; remote ones come wrapped in the resilience decorators.
 fn build(name: &str, context: &ProviderContext) -> anyhow::Result<Arc<dyn Provider>> {
     let remote: Arc<dyn Provider> = match name {
-        "local" => return Ok(context.local.clone()),
         "dashscope" => Arc::new(dashscope::DashScopeProvider::build(context)?),
         "aliyun-vision" => Arc::new(aliyun_vision::AliyunVisionProvider::build(context)?),
         other => anyhow::bail!(
@@ -26,7 +24,7 @@ fn build(name: &str, context: &ProviderContext) -> anyhow::Result<Arc<dyn Provid
             KNOWN_PROVIDERS.join(", ")
         ),
     };
-    Ok(resilience::wrap(
+    Ok(layers::resilient(
         remote,
         &context.settings.providers.resilience,
     ))
@@ -47,11 +45,10 @@ impl ProviderRegistry {
     /// Builds every provider some chain names (and `local`, always), once each.
     pub fn from_settings(settings: &Settings, blobs: BlobStore) -> anyhow::Result<Self> {
         // Every local job, including the local steps of remote operations, passes admission.
-        let lanes = Arc::new(admission::Lanes::new(&settings.server.lanes));
-        let local = admission::Admitted::wrap(Arc::new(LocalProvider::new(settings)), lanes);
-        let context = ProviderContext::new(settings, blobs, local)?;
+        let lanes = Arc::new(Lanes::new(&settings.server.lanes));
+        let local = AdmissionLayer::new(lanes).layer(Arc::new(LocalProvider::new(settings)));
+        let context = ProviderContext::new(settings, blobs)?;
         let mut providers: BTreeMap<&'static str, Arc<dyn Provider>> = BTreeMap::new();
-        let local = build("local", &context)?;
         providers.insert(local.name(), local);
         let mut chains = BTreeMap::new();
         for op in Operation::ALL {
@@ -102,6 +99,11 @@ impl ProviderRegistry {
             providers,
             configured,
         }
+    }
+
+    /// The in-process engine, for the local steps run around remote providers.
+    pub fn local(&self) -> Option<&Arc<dyn Provider>> {
+        self.providers.get("local")
     }
 
     /// Whether some configured provider can run `op` now.

@@ -480,7 +480,7 @@ pub fn is_upright(image: &image::DynamicImage) -> bool {
 
 /// Why ONNX Runtime cannot be loaded, in the loader's own words.
 fn ort_hint() -> String {
-    match imgforge::models::runtime::library(&Settings::embedded().models) {
+    match imgforge::providers::local::models::runtime::library(&Settings::embedded().models) {
         Ok(_) => "the library loads, yet the model is not ready".into(),
         Err(e) => e.message,
     }

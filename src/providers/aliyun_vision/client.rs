@@ -7,11 +7,11 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::config::aliyun_vision::{AliyunVisionSettings, SignatureVersion};
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::aliyun_vision::config::{AliyunVisionSettings, SignatureVersion};
 use crate::providers::aliyun_vision::error::{self as vendor, PROVIDER, PopError};
 use crate::providers::aliyun_vision::signing::{self, Credentials};
-use crate::providers::resilience::RateLimiter;
+use crate::providers::layers::RateLimiter;
 
 /// Largest answer read from the endpoint; its answers are small JSON documents.
 const MAX_ANSWER_BYTES: usize = 1 << 20;

@@ -13,12 +13,13 @@
 //! work; this adapter marks each error retryable or not and passes `Retry-After` on.
 
 mod client;
-mod config;
 mod error;
 mod render;
 mod signing;
 
-pub use config::{AliyunVisionSettings, Oversize, SegmentAction, SignatureVersion};
+pub use crate::config::aliyun_vision::{
+    AliyunVisionSettings, Oversize, SegmentAction, SignatureVersion,
+};
 
 use std::time::Duration;
 
@@ -29,7 +30,9 @@ use crate::domain::params::RemoveBackgroundParams;
 use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
 use crate::error::{Error, ErrorCode, Result};
 use crate::providers::remote::{InputPublisher, ResultDownloader};
-use crate::providers::{Provider, ProviderContext};
+use crate::providers::{
+    Call, Capabilities, OpRequest, OperationSupport, Output, Provider, ProviderContext, unsupported,
+};
 
 use client::{AsyncJobResponse, JobResult, SegmentResponse, VisionClient};
 use error::{PROVIDER, from_job, malformed};
@@ -48,6 +51,7 @@ pub struct AliyunVisionProvider {
     poll_initial: Duration,
     poll_max: Duration,
     job_timeout: Duration,
+    capabilities: Capabilities,
 }
 
 impl AliyunVisionProvider {
@@ -94,6 +98,11 @@ impl AliyunVisionProvider {
             poll_initial: Duration::from_millis(settings.poll_initial_ms),
             poll_max: Duration::from_millis(settings.poll_max_ms),
             job_timeout: Duration::from_secs(settings.job_timeout_secs),
+            // The request's `model` and `refine` belong to the local engine.
+            capabilities: Capabilities::new([OperationSupport::new(
+                Operation::RemoveBackground,
+                &["mode", "crop_to_subject", "crop_margin", "output"],
+            )]),
         })
     }
 
@@ -223,10 +232,22 @@ impl Provider for AliyunVisionProvider {
         PROVIDER
     }
 
-    fn supports(&self, op: Operation) -> bool {
-        op == Operation::RemoveBackground
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
 
+    async fn run(&self, request: OpRequest, _call: &Call) -> Result<Output> {
+        match request {
+            OpRequest::RemoveBackground { image, params } => self
+                .remove_background(image, params)
+                .await
+                .map(Output::image),
+            other => Err(unsupported(PROVIDER, other.operation())),
+        }
+    }
+}
+
+impl AliyunVisionProvider {
     #[tracing::instrument(skip_all, fields(action = %self.action, mode = ?params.mode))]
     async fn remove_background(
         &self,
@@ -265,6 +286,7 @@ impl Provider for AliyunVisionProvider {
 mod tests {
     use super::*;
     use crate::config::{Secret, Settings};
+    use crate::providers::ProviderExt;
     use crate::store::BlobStore;
 
     fn context(configure: impl FnOnce(&mut AliyunVisionSettings)) -> ProviderContext {
@@ -272,8 +294,7 @@ mod tests {
         settings.blob_store = crate::config::BlobStoreSettings::memory();
         configure(&mut settings.providers.aliyun_vision);
         let blobs = BlobStore::from_settings(&settings).unwrap();
-        let local = std::sync::Arc::new(crate::providers::local::LocalProvider::new(&settings));
-        ProviderContext::new(&settings, blobs, local).unwrap()
+        ProviderContext::new(&settings, blobs).unwrap()
     }
 
     #[test]

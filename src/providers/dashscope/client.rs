@@ -15,15 +15,15 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
+use crate::config::dashscope::DashScopeSettings;
+use crate::domain::RemoteTask;
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::RemoteTask;
-use crate::providers::dashscope::config::DashScopeSettings;
 use crate::providers::dashscope::error::{PROVIDER, malformed, transport_error, vendor_error};
 use crate::providers::dashscope::wire::{
     ErrorReply, Outputs, SubmitReply, TaskOutput, TaskReply, TaskState, parse_time,
 };
+use crate::providers::layers::{ConcurrencyLimit, ConcurrencyPermit, RateLimiter};
 use crate::providers::remote::retry_after;
-use crate::providers::resilience::{ConcurrencyLimit, ConcurrencyPermit, RateLimiter};
 
 /// What to submit: the model's path under the base URL and its JSON body.
 #[derive(Debug, Clone)]

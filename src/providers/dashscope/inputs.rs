@@ -6,10 +6,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 
+use crate::config::dashscope::InputDelivery;
 use crate::domain::SourceImage;
 use crate::error::{Error, ErrorCode, Result};
 use crate::providers::dashscope::client::{TaskClient, http_error};
-use crate::providers::dashscope::config::InputDelivery;
 use crate::providers::dashscope::error::{PROVIDER, malformed, transport_error};
 use crate::providers::remote::{InputPublisher, PublishedInput};
 

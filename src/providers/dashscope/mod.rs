@@ -8,7 +8,6 @@
 //! limits are resized locally first, and the reply says so.
 
 mod client;
-mod config;
 mod error;
 mod inputs;
 mod requests;
@@ -18,16 +17,21 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use config::{DashScopeSettings, InputDelivery, ModelLimits, ModelNames, StyleChoice};
+pub use crate::config::dashscope::{
+    DashScopeSettings, InputDelivery, ModelLimits, ModelNames, StyleChoice,
+};
 
 use crate::domain::params::{
     ChangeBackgroundParams, ChangeClothesParams, CreateCharacterParams, ExpandParams, FixParams,
-    OutputSpec, RemoveBackgroundParams, RemoveWatermarkParams, ResizeParams, TextToImageParams,
+    OutputSpec, RemoveWatermarkParams, ResizeParams, TextToImageParams,
 };
 use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
 use crate::error::{Error, ErrorCode, Result};
 use crate::providers::remote::{InputPublisher, PublishedInput, ResultDownloader};
-use crate::providers::{Character, Edited, Provider, ProviderContext};
+use crate::providers::{
+    Call, Capabilities, LocalStep, OpRequest, OperationSupport, Output, Provider, ProviderContext,
+    unsupported,
+};
 use client::{FinishedTask, TaskClient, TaskRequest};
 use error::PROVIDER;
 use inputs::{DataUris, InputStager};
@@ -36,8 +40,8 @@ pub struct DashScopeProvider {
     client: Arc<TaskClient>,
     publisher: InputPublisher,
     downloader: ResultDownloader,
-    local: Arc<dyn Provider>,
     limits: ImageLimits,
+    capabilities: Capabilities,
 }
 
 impl DashScopeProvider {
@@ -48,8 +52,8 @@ impl DashScopeProvider {
             client: TaskClient::new(settings)?,
             publisher: context.publisher.clone(),
             downloader: context.downloader.clone(),
-            local: context.local.clone(),
             limits: context.settings.limits,
+            capabilities: capabilities(settings),
         })
     }
 
@@ -70,7 +74,7 @@ impl DashScopeProvider {
         request: TaskRequest,
         output: OutputSpec,
         mut notes: Vec<String>,
-    ) -> Result<Edited> {
+    ) -> Result<Output> {
         let model = request.model.clone();
         let FinishedTask { task, outputs } = self.client.run(request).await?;
         let downloads = outputs
@@ -95,7 +99,7 @@ impl DashScopeProvider {
                 reasons.join("; ")
             ));
         }
-        Ok(Edited {
+        Ok(Output {
             images: conformed,
             notes,
             task: Some(task),
@@ -104,22 +108,9 @@ impl DashScopeProvider {
 
     /// Re-encodes a result when the caller asked for another format.
     async fn conform(&self, image: EncodedImage, output: OutputSpec) -> Result<EncodedImage> {
-        let Some(format) = output.format else {
-            return Ok(image);
-        };
-        if format == image.format {
-            return Ok(image);
-        }
         let limits = self.limits;
         crate::media::cancel::run_blocking(limits.job_budget(), move || {
-            let (_, decoded) = crate::media::decode(&image.bytes, &limits)?;
-            let bytes = crate::media::encode(&decoded, format, output.quality)?;
-            Ok(EncodedImage {
-                bytes,
-                format,
-                width: decoded.width(),
-                height: decoded.height(),
-            })
+            crate::media::conform(image, output, &limits)
         })
         .await
     }
@@ -153,7 +144,11 @@ impl DashScopeProvider {
                 ),
             ));
         }
-        let resized = self.local.resize(image, params).await?;
+        let limits = self.limits;
+        let resized = crate::media::cancel::run_blocking(limits.job_budget(), move || {
+            crate::imaging::resize::resize(&image, &params, &limits)
+        })
+        .await?;
         notes.push(format!(
             "{field} was resized from {w}x{h} to {tw}x{th} to meet {model}'s limit of \
              {min}-{max} px per side"
@@ -168,7 +163,7 @@ impl DashScopeProvider {
         field: &str,
         output: OutputSpec,
         build: impl FnOnce(&str, &PublishedInput) -> TaskRequest,
-    ) -> Result<Edited> {
+    ) -> Result<Output> {
         let model = self.settings().models.image_edit.clone();
         let mut notes = Vec::new();
         let image = self
@@ -180,52 +175,43 @@ impl DashScopeProvider {
             .await?;
         self.run(build(&model, &staged), output, notes).await
     }
+}
 
-    /// The person cut out of `repainted` onto a transparent background, as the local engine's
-    /// characters are: style repaint returns the whole picture. Without the local
-    /// segmentation model (or when it finds no one) the whole picture is kept, and the notes
-    /// say so.
-    async fn cut_out_character(
-        &self,
-        repainted: EncodedImage,
-        model: &str,
-        notes: &mut Vec<String>,
-    ) -> EncodedImage {
-        if let Some(why) = self.local.unready_reason(Operation::RemoveBackground) {
-            tracing::warn!(
-                model,
-                reason = %why,
-                "local segmentation unavailable: the character keeps its repainted background"
-            );
-            notes.push(format!(
-                "the character keeps the background {model} painted: the local segmentation \
-                 model that cuts it out cannot run ({why})"
-            ));
-            return repainted;
-        }
-        let cutout = self
-            .local
-            .remove_background(
-                SourceImage::from(repainted.clone()),
-                RemoveBackgroundParams::default(),
-            )
-            .await;
-        match cutout {
-            Ok(cutout) => {
-                notes.push("the character was cut out of the repainted image locally".to_owned());
-                cutout
-            }
-            Err(e) => {
-                tracing::warn!(model, error = %e, "cutting the character out failed: keeping its repainted background");
-                notes.push(format!(
-                    "the character keeps the background {model} painted: cutting it out failed \
-                     ({})",
-                    e.message
-                ));
-                repainted
-            }
-        }
+/// What DashScope runs. Background generation keeps what is opaque in its base image, so the
+/// engine cuts the subject out first (when configured); style repaint returns a whole
+/// picture, so the engine cuts the character out of it.
+fn capabilities(settings: &DashScopeSettings) -> Capabilities {
+    use Operation as Op;
+    let mut change_background = OperationSupport::new(Op::ChangeBackground, &["ref_prompt", "n"]);
+    if settings.cutout_subject {
+        change_background = change_background.step(LocalStep::CutOutInput);
     }
+    Capabilities::new([
+        change_background,
+        OperationSupport::new(Op::ChangeClothes, &["model", "output"]).sides(150, 4096),
+        OperationSupport::new(
+            Op::Expand,
+            &[
+                "top_scale",
+                "bottom_scale",
+                "left_scale",
+                "right_scale",
+                "prompt",
+                "output",
+            ],
+        )
+        .sides(requests::IMAGE_EDIT_SIDES.0, requests::IMAGE_EDIT_SIDES.1),
+        OperationSupport::new(Op::Fix, &["prompt", "upscale_factor", "output"])
+            .sides(requests::IMAGE_EDIT_SIDES.0, requests::IMAGE_EDIT_SIDES.1),
+        OperationSupport::new(Op::RemoveWatermark, &["prompt", "output"])
+            .sides(requests::IMAGE_EDIT_SIDES.0, requests::IMAGE_EDIT_SIDES.1),
+        OperationSupport::new(Op::CreateCharacter, &["preset", "output"])
+            .step(LocalStep::CutOutResult),
+        OperationSupport::new(
+            Op::GenerateCover,
+            &["prompt", "negative_prompt", "width", "height", "n", "seed"],
+        ),
+    ])
 }
 
 #[async_trait]
@@ -234,74 +220,53 @@ impl Provider for DashScopeProvider {
         PROVIDER
     }
 
-    fn supports(&self, op: Operation) -> bool {
-        match op {
-            Operation::ChangeBackground
-            | Operation::ChangeClothes
-            | Operation::Expand
-            | Operation::Fix
-            | Operation::RemoveWatermark
-            | Operation::CreateCharacter => true,
-            Operation::RemoveBackground
-            | Operation::Resize
-            | Operation::ConvertToPng
-            | Operation::GenerateCover
-            | Operation::CoverOptions
-            | Operation::UploadReferenceImage
-            | Operation::PortraitUpload
-            | Operation::PortraitCreateUserModel
-            | Operation::PortraitListStyles
-            | Operation::PortraitCreateTask
-            | Operation::PortraitQueryTask => false,
-        }
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
 
+    async fn run(&self, request: OpRequest, _call: &Call) -> Result<Output> {
+        match request {
+            OpRequest::ChangeBackground {
+                base,
+                background,
+                params,
+            } => self.change_background(base, background, params).await,
+            OpRequest::ChangeClothes {
+                person,
+                top,
+                bottom,
+                params,
+            } => self.change_clothes(person, top, bottom, params).await,
+            OpRequest::Expand { image, params } => self.expand(image, params).await,
+            OpRequest::Fix { image, params } => self.fix(image, params).await,
+            OpRequest::RemoveWatermark { image, params } => {
+                self.remove_watermark(image, params).await
+            }
+            OpRequest::TextToImage { params, reference } => {
+                self.text_to_image(params, reference).await
+            }
+            OpRequest::CreateCharacter { photo, params } => {
+                self.create_character(photo, params).await
+            }
+            other @ (OpRequest::Resize { .. }
+            | OpRequest::ConvertToPng { .. }
+            | OpRequest::RemoveBackground { .. }) => Err(unsupported(PROVIDER, other.operation())),
+        }
+    }
+}
+
+impl DashScopeProvider {
     #[tracing::instrument(skip_all, fields(provider = PROVIDER, n = params.n))]
     async fn change_background(
         &self,
         base: SourceImage,
         background: SourceImage,
         params: ChangeBackgroundParams,
-    ) -> Result<Edited> {
+    ) -> Result<Output> {
         let settings = self.settings();
         let model = settings.models.change_background.clone();
         let mut notes = Vec::new();
-        // Background generation keeps what is opaque in base_image_url: give it the subject.
-        let cut_out = settings.cutout_subject && self.local.supports(Operation::RemoveBackground);
-        // Asked once: the answer may load ONNX Runtime.
-        let unready = cut_out
-            .then(|| self.local.unready_reason(Operation::RemoveBackground))
-            .flatten();
-        let can_cut_out = cut_out && unready.is_none();
-        if let Some(why) = &unready {
-            // As for characters: the call still works, on the whole picture, and says so.
-            tracing::warn!(
-                model,
-                reason = %why,
-                "local segmentation unavailable: the subject is not cut out first"
-            );
-            notes.push(format!(
-                "{model} got the whole base image: the local segmentation model that cuts the \
-                 subject out cannot run ({why})"
-            ));
-        }
-        let subject = if can_cut_out {
-            let cutout = self
-                .local
-                .remove_background(base, RemoveBackgroundParams::default())
-                .await
-                .map_err(|e| {
-                    Error::new(
-                        e.code,
-                        format!("cutting the subject out for {model} failed: {}", e.message),
-                    )
-                    .with_field("base_image")
-                })?;
-            notes.push("the subject was cut out locally before background generation".to_owned());
-            SourceImage::from(cutout)
-        } else {
-            base
-        };
+        let subject = base;
         if params.placement != Default::default() || params.shadow {
             notes.push(format!(
                 "{model} places the subject itself: placement and shadow were not used"
@@ -334,7 +299,7 @@ impl Provider for DashScopeProvider {
         top: Option<SourceImage>,
         bottom: Option<SourceImage>,
         params: ChangeClothesParams,
-    ) -> Result<Edited> {
+    ) -> Result<Output> {
         let model = params
             .model
             .clone()
@@ -397,7 +362,7 @@ impl Provider for DashScopeProvider {
     }
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER))]
-    async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Edited> {
+    async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Output> {
         requests::check_expand_scales(&self.settings().models.image_edit, &params)?;
         self.image_edit(image, "base_image", params.output, |model, staged| {
             requests::expand(model, &params, &staged.url, &staged.headers)
@@ -406,7 +371,7 @@ impl Provider for DashScopeProvider {
     }
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER, upscale_factor = params.upscale_factor))]
-    async fn fix(&self, image: SourceImage, params: FixParams) -> Result<Edited> {
+    async fn fix(&self, image: SourceImage, params: FixParams) -> Result<Output> {
         self.image_edit(image, "base_image", params.output, |model, staged| {
             requests::super_resolution(model, &params, &staged.url, &staged.headers)
         })
@@ -418,7 +383,7 @@ impl Provider for DashScopeProvider {
         &self,
         image: SourceImage,
         params: RemoveWatermarkParams,
-    ) -> Result<Edited> {
+    ) -> Result<Output> {
         self.image_edit(image, "image", params.output, |model, staged| {
             requests::remove_watermark(model, &params, &staged.url, &staged.headers)
         })
@@ -426,11 +391,22 @@ impl Provider for DashScopeProvider {
     }
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER, n = params.n))]
-    async fn text_to_image(&self, params: TextToImageParams) -> Result<Edited> {
+    async fn text_to_image(
+        &self,
+        params: TextToImageParams,
+        reference: Option<SourceImage>,
+    ) -> Result<Output> {
         params.validate()?;
+        let mut notes = Vec::new();
+        if reference.is_some() {
+            notes.push(format!(
+                "{} draws from the prompt alone: the reference image was not used",
+                self.settings().models.text_to_image
+            ));
+        }
         let model = self.settings().models.text_to_image.clone();
         let request = requests::text_to_image(&model, &params);
-        self.run(request, OutputSpec::default(), Vec::new()).await
+        self.run(request, OutputSpec::default(), notes).await
     }
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER, preset = params.preset.name()))]
@@ -438,7 +414,7 @@ impl Provider for DashScopeProvider {
         &self,
         photo: SourceImage,
         params: CreateCharacterParams,
-    ) -> Result<Character> {
+    ) -> Result<Output> {
         let settings = self.settings();
         let model = settings.models.style_repaint.clone();
         let preset = params.preset.name();
@@ -462,20 +438,14 @@ impl Provider for DashScopeProvider {
         } else {
             format!("stylised by {model} with style {}", style.style_index)
         };
-        // The result is re-encoded once, after the cut-out, into the format asked for.
-        let mut edited = self.run(request, OutputSpec::default(), vec![note]).await?;
-        if edited.images.is_empty() {
+        // Not re-encoded here: the engine cuts the character out of the picture first
+        // (LocalStep::CutOutResult) and encodes once, into the format asked for.
+        let repainted = self.run(request, OutputSpec::default(), vec![note]).await?;
+        if repainted.images.is_empty() {
             return Err(
                 Error::internal(format!("{model} returned no image")).with_provider(PROVIDER)
             );
         }
-        let repainted = edited.images.remove(0);
-        let character = self
-            .cut_out_character(repainted, &model, &mut edited.notes)
-            .await;
-        Ok(Character {
-            image: self.conform(character, params.output).await?,
-            notes: edited.notes,
-        })
+        Ok(repainted)
     }
 }

@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
+use crate::config::dashscope::StyleChoice;
 use crate::domain::params::{ExpandParams, FixParams, RemoveWatermarkParams, TextToImageParams};
 use crate::error::{Error, Result};
 use crate::providers::dashscope::client::TaskRequest;
-use crate::providers::dashscope::config::StyleChoice;
 
 pub const BACKGROUND_GENERATION: &str = "/services/aigc/background-generation/generation/";
 pub const IMAGE_SYNTHESIS: &str = "/services/aigc/image2image/image-synthesis";

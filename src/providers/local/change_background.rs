@@ -4,7 +4,7 @@ use crate::domain::params::ChangeBackgroundParams;
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::Result;
 use crate::media;
-use crate::providers::Composites;
+use crate::providers::Output;
 use crate::providers::local::Segmenter;
 use crate::providers::local::composite::{self, CompositeOptions, Placement};
 use crate::providers::local::refine;
@@ -15,7 +15,7 @@ pub fn change_background(
     background: &SourceImage,
     params: &ChangeBackgroundParams,
     limits: &ImageLimits,
-) -> Result<Composites> {
+) -> Result<Output> {
     let options = CompositeOptions {
         placement: Placement {
             scale: params.placement.scale,
@@ -66,7 +66,7 @@ pub fn change_background(
             ));
         }
     }
-    Ok(Composites {
+    Ok(Output {
         images,
         notes,
         task: None,

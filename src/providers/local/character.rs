@@ -4,7 +4,7 @@ use crate::domain::params::{CreateCharacterParams, StylePreset};
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, ErrorCode, Result};
 use crate::media;
-use crate::providers::Character;
+use crate::providers::Output;
 use crate::providers::local::{Segmenter, StyleModels};
 use crate::providers::local::{refine, stylize};
 
@@ -17,7 +17,7 @@ pub fn create_character(
     photo: &SourceImage,
     params: &CreateCharacterParams,
     limits: &ImageLimits,
-) -> Result<Character> {
+) -> Result<Output> {
     // Before any work: a configured style model that is missing fails the call anyway.
     let model = styles.for_preset(params.preset)?;
     let rgb = media::decode(&photo.bytes, limits)?.1.to_rgb8();
@@ -48,13 +48,11 @@ pub fn create_character(
         image::DynamicImage::ImageRgba8(stylize::stylize_with(&rgb, &alpha, preset, model)?);
     // A character keeps its transparent background unless the caller asks for WebP/JPEG.
     let format = params.output.format.unwrap_or(ImageFormat::Png);
-    Ok(Character {
-        image: EncodedImage {
-            bytes: media::encode(&character, format, params.output.quality)?,
-            format,
-            width: character.width(),
-            height: character.height(),
-        },
-        notes,
+    Ok(Output::image(EncodedImage {
+        bytes: media::encode(&character, format, params.output.quality)?,
+        format,
+        width: character.width(),
+        height: character.height(),
     })
+    .with_notes(notes))
 }

@@ -10,7 +10,7 @@ use crate::domain::params::ExpandParams;
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, Result};
 use crate::media;
-use crate::providers::Edited;
+use crate::providers::Output;
 use crate::providers::local::inpaint;
 
 /// Where the photo sits on the grown canvas.
@@ -58,7 +58,7 @@ pub fn expand(
     params: &ExpandParams,
     settings: &InpaintSettings,
     limits: &ImageLimits,
-) -> Result<Edited> {
+) -> Result<Output> {
     let (_, decoded) = media::decode(&source.bytes, limits)?;
     let rgb = decoded.to_rgb8();
     let (w, h) = rgb.dimensions();
@@ -118,7 +118,7 @@ pub fn expand(
         } else {
             ImageFormat::Png
         });
-    Ok(Edited {
+    Ok(Output {
         images: vec![EncodedImage {
             bytes: media::encode(&result, format, params.output.quality)?,
             format,

@@ -12,9 +12,9 @@ use image::{DynamicImage, GenericImageView, GrayImage, RgbaImage};
 use crate::domain::params::FixParams;
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, ErrorCode, Result};
+use crate::imaging::resize::resize_to;
 use crate::media;
-use crate::providers::Edited;
-use crate::providers::local::resize::resize_to;
+use crate::providers::Output;
 use crate::providers::local::upscale::Upscaler;
 
 /// Said in every reply: the seed's prompt steers DashScope's model, not this one.
@@ -26,7 +26,7 @@ pub fn fix(
     source: &SourceImage,
     params: &FixParams,
     limits: &ImageLimits,
-) -> Result<Edited> {
+) -> Result<Output> {
     let factor = params.upscale_factor;
     let (width, height) = (source.width, source.height);
     check_sizes(upscaler, width, height, factor, limits)?;
@@ -73,7 +73,7 @@ pub fn fix(
     if has_alpha {
         notes.push("alpha was enlarged with Lanczos3, not by the model".to_owned());
     }
-    Ok(Edited {
+    Ok(Output {
         images: vec![EncodedImage {
             bytes,
             format,

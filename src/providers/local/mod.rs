@@ -8,11 +8,11 @@ pub mod cutout;
 pub mod expand;
 mod fix;
 pub mod inpaint;
+pub mod models;
 mod pool;
 pub mod refine;
 mod remove_background;
 mod remove_watermark;
-pub mod resize;
 pub mod segment;
 pub mod style_model;
 pub mod stylize;
@@ -24,14 +24,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::{InpaintSettings, Settings};
-use crate::domain::params::{
-    ChangeBackgroundParams, ConvertParams, CreateCharacterParams, ExpandParams, FixParams,
-    RemoveBackgroundParams, RemoveWatermarkParams, ResizeParams,
-};
-use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
+use crate::domain::{ImageLimits, Operation};
 use crate::error::Result;
-use crate::models::runtime::Runtime;
-use crate::providers::{Character, Composites, Edited, Provider};
+use crate::providers::{
+    Call, Capabilities, OpRequest, OperationSupport, Output, Provider, unsupported,
+};
+use models::runtime::Runtime;
 
 pub use pool::CpuPool;
 pub use segment::Segmenter;
@@ -47,6 +45,7 @@ pub struct LocalProvider {
     upscaler: Arc<Upscaler>,
     text: Arc<TextDetector>,
     inpaint: InpaintSettings,
+    capabilities: Capabilities,
 }
 
 impl LocalProvider {
@@ -64,8 +63,46 @@ impl LocalProvider {
             )),
             upscaler: Arc::new(Upscaler::new(runtime)),
             inpaint: settings.inpaint,
+            capabilities: capabilities(),
         }
     }
+}
+
+/// What the local engine runs, and the options each operation honours.
+fn capabilities() -> Capabilities {
+    use Operation as Op;
+    Capabilities::new([
+        OperationSupport::new(Op::Resize, &["min_dim", "max_dim", "output"]),
+        OperationSupport::new(Op::ConvertToPng, &["keep_animation", "overwrite"]),
+        OperationSupport::new(
+            Op::RemoveBackground,
+            &[
+                "model",
+                "mode",
+                "crop_to_subject",
+                "crop_margin",
+                "refine",
+                "output",
+            ],
+        ),
+        OperationSupport::new(
+            Op::ChangeBackground,
+            &["n", "placement", "shadow", "output"],
+        ),
+        OperationSupport::new(Op::CreateCharacter, &["preset", "output"]),
+        OperationSupport::new(Op::Fix, &["upscale_factor", "output"]),
+        OperationSupport::new(
+            Op::Expand,
+            &[
+                "top_scale",
+                "bottom_scale",
+                "left_scale",
+                "right_scale",
+                "output",
+            ],
+        ),
+        OperationSupport::new(Op::RemoveWatermark, &["mask", "output"]),
+    ])
 }
 
 #[async_trait]
@@ -74,29 +111,14 @@ impl Provider for LocalProvider {
         "local"
     }
 
-    fn supports(&self, op: Operation) -> bool {
-        match op {
-            Operation::Resize
-            | Operation::ConvertToPng
-            | Operation::RemoveBackground
-            | Operation::ChangeBackground
-            | Operation::CreateCharacter
-            | Operation::Fix
-            | Operation::Expand
-            | Operation::RemoveWatermark => true,
-            Operation::ChangeClothes
-            | Operation::GenerateCover
-            | Operation::CoverOptions
-            | Operation::UploadReferenceImage
-            | Operation::PortraitUpload
-            | Operation::PortraitCreateUserModel
-            | Operation::PortraitListStyles
-            | Operation::PortraitCreateTask
-            | Operation::PortraitQueryTask => false,
-        }
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
 
     fn unready_reason(&self, op: Operation) -> Option<String> {
+        if !self.capabilities.supports(op) {
+            return Some(format!("the local engine does not implement {op}"));
+        }
         let readiness = match op {
             Operation::RemoveBackground
             | Operation::ChangeBackground
@@ -104,119 +126,85 @@ impl Provider for LocalProvider {
             Operation::Fix => self.upscaler.readiness(),
             // A caller's mask works without the detector, but most requests need it.
             Operation::RemoveWatermark => self.text.readiness(),
-            Operation::Resize
-            | Operation::ConvertToPng
-            | Operation::ChangeClothes
-            | Operation::Expand
-            | Operation::GenerateCover
-            | Operation::CoverOptions
-            | Operation::UploadReferenceImage
-            | Operation::PortraitUpload
-            | Operation::PortraitCreateUserModel
-            | Operation::PortraitListStyles
-            | Operation::PortraitCreateTask
-            | Operation::PortraitQueryTask => {
-                return (!self.supports(op))
-                    .then(|| format!("the local engine does not implement {op}"));
-            }
+            _ => return None,
         };
         readiness.err().map(|e| e.message)
     }
 
-    fn is_ready(&self, op: Operation) -> bool {
-        self.unready_reason(op).is_none()
-    }
-
-    async fn resize(&self, image: SourceImage, params: ResizeParams) -> Result<EncodedImage> {
+    async fn run(&self, request: OpRequest, _call: &Call) -> Result<Output> {
         let limits = self.limits;
-        self.pool
-            .run(move || resize::resize(&image, &params, &limits))
-            .await
-    }
-
-    async fn convert_to_png(
-        &self,
-        image: SourceImage,
-        params: ConvertParams,
-    ) -> Result<Vec<EncodedImage>> {
-        let limits = self.limits;
-        self.pool
-            .run(move || convert::convert_to_png(&image, &params, &limits))
-            .await
-    }
-
-    async fn remove_background(
-        &self,
-        image: SourceImage,
-        params: RemoveBackgroundParams,
-    ) -> Result<EncodedImage> {
-        let limits = self.limits;
+        let settings = self.inpaint;
         let segmenter = self.segmenter.clone();
-        self.pool
-            .run(move || remove_background::remove_background(&segmenter, &image, &params, &limits))
-            .await
-    }
-
-    async fn change_background(
-        &self,
-        base: SourceImage,
-        background: SourceImage,
-        params: ChangeBackgroundParams,
-    ) -> Result<Composites> {
-        let limits = self.limits;
-        let segmenter = self.segmenter.clone();
-        self.pool
-            .run(move || {
-                change_background::change_background(
-                    &segmenter,
-                    &base,
-                    &background,
-                    &params,
-                    &limits,
-                )
-            })
-            .await
-    }
-
-    async fn create_character(
-        &self,
-        photo: SourceImage,
-        params: CreateCharacterParams,
-    ) -> Result<Character> {
-        let limits = self.limits;
-        let segmenter = self.segmenter.clone();
-        let styles = self.styles.clone();
-        self.pool
-            .run(move || character::create_character(&segmenter, &styles, &photo, &params, &limits))
-            .await
-    }
-
-    async fn fix(&self, image: SourceImage, params: FixParams) -> Result<Edited> {
-        let limits = self.limits;
-        let upscaler = self.upscaler.clone();
-        self.pool
-            .run(move || fix::fix(&upscaler, &image, &params, &limits))
-            .await
-    }
-
-    async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Edited> {
-        let (limits, settings) = (self.limits, self.inpaint);
-        self.pool
-            .run(move || expand::expand(&image, &params, &settings, &limits))
-            .await
-    }
-
-    async fn remove_watermark(
-        &self,
-        image: SourceImage,
-        params: RemoveWatermarkParams,
-    ) -> Result<Edited> {
-        let (limits, settings) = (self.limits, self.inpaint);
-        let text = self.text.clone();
-        self.pool
-            .run(move || {
-                remove_watermark::remove_watermark(&text, &image, &params, &settings, &limits)
-            })
-            .await
+        match request {
+            OpRequest::Resize { image, params } => self
+                .pool
+                .run(move || crate::imaging::resize::resize(&image, &params, &limits))
+                .await
+                .map(Output::image),
+            OpRequest::ConvertToPng { image, params } => self
+                .pool
+                .run(move || convert::convert_to_png(&image, &params, &limits))
+                .await
+                .map(|images| Output {
+                    images,
+                    ..Output::default()
+                }),
+            OpRequest::RemoveBackground { image, params } => self
+                .pool
+                .run(move || {
+                    remove_background::remove_background(&segmenter, &image, &params, &limits)
+                })
+                .await
+                .map(Output::image),
+            OpRequest::ChangeBackground {
+                base,
+                background,
+                params,
+            } => {
+                self.pool
+                    .run(move || {
+                        change_background::change_background(
+                            &segmenter,
+                            &base,
+                            &background,
+                            &params,
+                            &limits,
+                        )
+                    })
+                    .await
+            }
+            OpRequest::CreateCharacter { photo, params } => {
+                let styles = self.styles.clone();
+                self.pool
+                    .run(move || {
+                        character::create_character(&segmenter, &styles, &photo, &params, &limits)
+                    })
+                    .await
+            }
+            OpRequest::Fix { image, params } => {
+                let upscaler = self.upscaler.clone();
+                self.pool
+                    .run(move || fix::fix(&upscaler, &image, &params, &limits))
+                    .await
+            }
+            OpRequest::Expand { image, params } => {
+                self.pool
+                    .run(move || expand::expand(&image, &params, &settings, &limits))
+                    .await
+            }
+            OpRequest::RemoveWatermark { image, params } => {
+                let text = self.text.clone();
+                self.pool
+                    .run(move || {
+                        remove_watermark::remove_watermark(
+                            &text, &image, &params, &settings, &limits,
+                        )
+                    })
+                    .await
+            }
+            other @ (OpRequest::ChangeClothes { .. } | OpRequest::TextToImage { .. }) => {
+                Err(unsupported(self.name(), other.operation()))
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ use crate::domain::params::RemoveWatermarkParams;
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, Result};
 use crate::media;
-use crate::providers::Edited;
+use crate::providers::Output;
 use crate::providers::local::inpaint;
 use crate::providers::local::text_detect::{self, TextDetector};
 
@@ -21,7 +21,7 @@ pub fn remove_watermark(
     params: &RemoveWatermarkParams,
     settings: &InpaintSettings,
     limits: &ImageLimits,
-) -> Result<Edited> {
+) -> Result<Output> {
     let (_, decoded) = media::decode(&source.bytes, limits)?;
     let rgb = decoded.to_rgb8();
     let (w, h) = rgb.dimensions();
@@ -53,7 +53,7 @@ pub fn remove_watermark(
             Some(_) => "the mask is empty: the image is returned unchanged".to_owned(),
             None => "no text or logo was found: the image is returned unchanged".to_owned(),
         });
-        return Ok(Edited {
+        return Ok(Output {
             images: vec![unchanged(source, &decoded, params)?],
             notes,
             task: None,
@@ -83,7 +83,7 @@ pub fn remove_watermark(
     if params.prompt != RemoveWatermarkParams::DEFAULT_PROMPT {
         notes.push("prompt was not used: the local provider does not take instructions".into());
     }
-    Ok(Edited {
+    Ok(Output {
         images: vec![encode(&result, source.format, params)?],
         notes,
         task: None,

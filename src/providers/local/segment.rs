@@ -13,9 +13,12 @@ use ort::value::TensorRef;
 
 use crate::config::ModelSettings;
 use crate::error::{Error, ErrorCode, Result};
-use crate::models::registry::{self, Activation, Family, ModelSpec, SegmentationParams};
-use crate::models::runtime::{Runtime, Slot};
-use crate::models::{install, resample};
+use crate::imaging::resample;
+use crate::providers::local::models::install;
+use crate::providers::local::models::registry::{
+    self, Activation, Family, ModelSpec, SegmentationParams,
+};
+use crate::providers::local::models::runtime::{Runtime, Slot};
 
 /// Computes foreground masks. Cheap to create: nothing is loaded before the first mask.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use super::stylize::StyleModel;
 use crate::config::{ModelSettings, PixelRange, StyleModelSettings, TensorLayout};
 use crate::domain::params::StylePreset;
 use crate::error::{Error, ErrorCode, Result};
-use crate::models::resample;
-use crate::models::runtime::{Runtime, Slot};
+use crate::imaging::resample;
+use crate::providers::local::models::runtime::{Runtime, Slot};
 
 /// The style models configured per preset. Cheap: nothing is loaded before the first use.
 #[derive(Debug, Clone)]

@@ -13,8 +13,9 @@ use image::RgbImage;
 use ort::value::TensorRef;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::models::runtime::{Runtime, Slot};
-use crate::models::{install, registry, resample};
+use crate::imaging::resample;
+use crate::providers::local::models::runtime::{Runtime, Slot};
+use crate::providers::local::models::{install, registry};
 
 /// The registry name of the detector.
 pub const MODEL: &str = "ch_PP-OCRv4_det";

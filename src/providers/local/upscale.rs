@@ -14,9 +14,9 @@ use ort::value::TensorRef;
 
 use crate::config::SuperResolutionSettings;
 use crate::error::{Error, ErrorCode, Result};
-use crate::models::registry::{self, ModelSpec};
-use crate::models::runtime::{Runtime, Slot};
-use crate::models::{install, ncnn, ncnn_onnx};
+use crate::providers::local::models::registry::{self, ModelSpec};
+use crate::providers::local::models::runtime::{Runtime, Slot};
+use crate::providers::local::models::{install, ncnn, ncnn_onnx};
 
 /// A network and the factor it enlarges by.
 #[derive(Debug, Clone, Copy, PartialEq)]

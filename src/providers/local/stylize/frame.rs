@@ -8,7 +8,7 @@
 use image::{DynamicImage, GrayImage, RgbImage};
 
 use crate::error::Result;
-use crate::providers::local::resize::resize_to;
+use crate::imaging::resize::resize_to;
 
 /// The subject size painting happens at; the style parameters are tuned around it.
 pub const WORK_SUBJECT: f32 = 480.0;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use image::{DynamicImage, GrayImage};
 
-use crate::providers::local::resize::resize_to;
+use crate::imaging::resize::resize_to;
 
 /// A test photo and its committed u2netp matte.
 fn load(name: &str) -> Option<(image::RgbImage, GrayImage)> {

@@ -10,7 +10,7 @@ use super::plane::Plane;
 use super::silhouette::Silhouette;
 use super::smooth::{SmoothParams, smooth};
 use crate::error::{Error, Result};
-use crate::providers::local::resize::resize_to;
+use crate::imaging::resize::resize_to;
 
 #[derive(Debug, Clone)]
 pub struct Painted {

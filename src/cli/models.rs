@@ -5,9 +5,9 @@ use std::path::Path;
 
 use crate::cli::ModelsAction;
 use crate::config::{ModelSettings, Settings};
-use crate::models::install::{self, Check, Fetched, Fetcher};
-use crate::models::registry::{self, ModelSpec};
-use crate::models::runtime;
+use crate::providers::local::models::install::{self, Check, Fetched, Fetcher};
+use crate::providers::local::models::registry::{self, ModelSpec};
+use crate::providers::local::models::runtime;
 
 pub async fn run(settings: &Settings, action: &ModelsAction) -> anyhow::Result<()> {
     let models = &settings.models;

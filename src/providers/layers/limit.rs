@@ -1,12 +1,21 @@
-//! Client-side limits a remote adapter keeps per backend model (PROVIDERS.md §1.10, §5): a
-//! submit rate (token bucket) and a cap on tasks in flight (semaphore). Both make callers
-//! wait their turn, first come first served, instead of failing; both are cancel-safe.
+//! Rate and concurrency limits: the primitives (a token bucket, a cap on work in flight)
+//! that adapters also use inside their protocols (PROVIDERS.md §1.10, §5: DashScope's submit
+//! rate per model, tasks that outlive their call), and [`LimitLayer`], which applies them
+//! per key around any provider's calls. Both make callers wait their turn, first come first
+//! served, instead of failing; both are cancel-safe.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use super::Layer;
+use crate::domain::Operation;
+use crate::error::Result;
+use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
 
 /// A token bucket refilled at `per_second`, holding at most `burst` tokens, that queues
 /// callers in arrival order.
@@ -103,6 +112,112 @@ impl ConcurrencyLimit {
     /// Slots free right now.
     pub fn available(&self) -> usize {
         self.semaphore.available_permits()
+    }
+}
+
+/// What a [`LimitLayer`] counts calls by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyBy {
+    /// One budget per operation (for a remote provider: per backend model).
+    Operation,
+    /// One budget per calling API key; unauthenticated calls share one.
+    Caller,
+}
+
+/// At most `per_second` calls started (burst `burst`) and `in_flight` calls running per key;
+/// callers over either limit wait their turn.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitLayer {
+    pub key: KeyBy,
+    pub per_second: Option<f64>,
+    pub burst: u32,
+    pub in_flight: Option<usize>,
+}
+
+impl LimitLayer {
+    /// Whether the layer limits anything (an inactive one is not worth stacking).
+    pub fn is_active(&self) -> bool {
+        self.per_second.is_some() || self.in_flight.is_some()
+    }
+}
+
+impl Layer for LimitLayer {
+    fn layer(&self, inner: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        Arc::new(Limited {
+            inner,
+            spec: *self,
+            budgets: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// The limiters of one key.
+struct Budget {
+    rate: Option<RateLimiter>,
+    slots: Option<ConcurrencyLimit>,
+}
+
+struct Limited {
+    inner: Arc<dyn Provider>,
+    spec: LimitLayer,
+    budgets: std::sync::Mutex<HashMap<String, Arc<Budget>>>,
+}
+
+impl Limited {
+    fn budget(&self, op: Operation, call: &Call) -> Arc<Budget> {
+        let key = match self.spec.key {
+            KeyBy::Operation => op.name().to_owned(),
+            KeyBy::Caller => call.caller.as_deref().unwrap_or("").to_owned(),
+        };
+        let mut budgets = self
+            .budgets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        budgets
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Budget {
+                    rate: self
+                        .spec
+                        .per_second
+                        .filter(|r| r.is_finite() && *r > 0.0)
+                        .map(|r| RateLimiter::new(r, self.spec.burst)),
+                    slots: self
+                        .spec
+                        .in_flight
+                        .filter(|n| *n > 0)
+                        .map(ConcurrencyLimit::new),
+                })
+            })
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Provider for Limited {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn unready_reason(&self, op: Operation) -> Option<String> {
+        self.inner.unready_reason(op)
+    }
+
+    async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {
+        let budget = self.budget(request.operation(), call);
+        // The slot first: a call waiting for a slot must not spend a rate token meanwhile.
+        let _slot = match &budget.slots {
+            Some(slots) => Some(slots.acquire().await),
+            None => None,
+        };
+        if let Some(rate) = &budget.rate {
+            rate.acquire().await;
+        }
+        self.inner.run(request, call).await
     }
 }
 

@@ -1,9 +1,18 @@
-//! When to try a failed provider call again, and how long to wait first.
+//! Retrying a failed provider call: when to try again, how long to wait first, and the
+//! layer that does it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, ErrorCode};
-use crate::providers::resilience::ResilienceSettings;
+use async_trait::async_trait;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::Layer;
+use crate::config::ResilienceSettings;
+use crate::domain::Operation;
+use crate::error::{Error, ErrorCode, Result};
+use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
 
 /// Exponential backoff with full jitter (the AWS Architecture Blog's "Exponential Backoff And
 /// Jitter"): the wait before retry `n` is uniform in `[0, min(max, initial · 2ⁿ⁻¹)]`, so
@@ -91,6 +100,93 @@ pub(crate) fn is_retryable(err: &Error) -> bool {
 pub(crate) fn full_jitter(cap: Duration) -> Duration {
     let cap_nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(fastrand::u64(0..=cap_nanos))
+}
+
+/// Retries retryable errors with [`RetryPolicy`]'s waits, within the call's deadline (set by
+/// an outer [`super::DeadlineLayer`]).
+pub struct RetryLayer {
+    policy: RetryPolicy,
+}
+
+impl RetryLayer {
+    pub fn new(settings: &ResilienceSettings) -> Self {
+        RetryLayer {
+            policy: RetryPolicy::new(settings),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_policy(policy: RetryPolicy) -> Self {
+        RetryLayer { policy }
+    }
+}
+
+impl Layer for RetryLayer {
+    fn layer(&self, inner: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        Arc::new(Retry {
+            inner,
+            policy: self.policy.clone(),
+        })
+    }
+}
+
+struct Retry {
+    inner: Arc<dyn Provider>,
+    policy: RetryPolicy,
+}
+
+#[async_trait]
+impl Provider for Retry {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn unready_reason(&self, op: Operation) -> Option<String> {
+        self.inner.unready_reason(op)
+    }
+
+    async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {
+        let op = request.operation();
+        let mut number: u32 = 1;
+        loop {
+            tracing::Span::current().record("attempt", number);
+            let err = match self
+                .inner
+                .run(request.clone(), call)
+                .instrument(tracing::info_span!("provider_attempt", attempt = number))
+                .await
+            {
+                Ok(output) => return Ok(output),
+                Err(err) => err,
+            };
+            let remaining = call
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            let Some(wait) = self.policy.wait_before_retry(number, &err, remaining) else {
+                return Err(err);
+            };
+            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            tracing::warn!(
+                provider = self.name(),
+                operation = op.name(),
+                attempt = number,
+                wait_ms,
+                error = %err,
+                "retrying provider call"
+            );
+            tokio::time::sleep(wait).await;
+            // The circuit may have opened meanwhile (other calls failing too); this call's own
+            // error then says more than "circuit open".
+            if self.inner.unready_reason(op).is_some() {
+                return Err(err);
+            }
+            number += 1;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,18 @@
 //! While a backend keeps failing, calls fail fast with `Unavailable` so the engine moves to
 //! the next provider of the chain at once instead of waiting out timeouts and retries.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::time::Instant;
 
+use super::Layer;
+use crate::config::ResilienceSettings;
 use crate::domain::Operation;
 use crate::error::{Error, ErrorCode, Result};
+use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
 
 /// How one attempt's outcome bears on the backend's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +234,77 @@ impl Drop for Permit<'_> {
         if !self.settled {
             self.breaker.settle(self.probe, Verdict::Unknown);
         }
+    }
+}
+
+/// A breaker per operation in front of a provider, so one failing backend model (DashScope
+/// runs a different model, with its own quota and outages, for each operation) does not take
+/// the provider's other operations down with it, and health reports each operation alone.
+pub struct CircuitLayer {
+    failures: u32,
+    open_for: Duration,
+}
+
+impl CircuitLayer {
+    pub fn new(settings: &ResilienceSettings) -> Self {
+        CircuitLayer {
+            failures: settings.circuit_failures,
+            open_for: settings.circuit_open(),
+        }
+    }
+}
+
+impl Layer for CircuitLayer {
+    fn layer(&self, inner: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        let name = inner.name();
+        let circuits = Operation::ALL
+            .into_iter()
+            .map(|op| {
+                (
+                    op,
+                    CircuitBreaker::new(name, op, self.failures, self.open_for),
+                )
+            })
+            .collect();
+        Arc::new(Circuit { inner, circuits })
+    }
+}
+
+struct Circuit {
+    inner: Arc<dyn Provider>,
+    circuits: BTreeMap<Operation, CircuitBreaker>,
+}
+
+impl Circuit {
+    fn breaker(&self, op: Operation) -> &CircuitBreaker {
+        self.circuits
+            .get(&op)
+            .expect("a breaker exists for every operation")
+    }
+}
+
+#[async_trait]
+impl Provider for Circuit {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn unready_reason(&self, op: Operation) -> Option<String> {
+        self.inner.unready_reason(op).or_else(|| {
+            (!self.breaker(op).is_ready())
+                .then(|| format!("provider {} is failing (circuit open)", self.name()))
+        })
+    }
+
+    async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {
+        let permit = self.breaker(request.operation()).admit()?;
+        let result = self.inner.run(request, call).await;
+        permit.settle(&result);
+        result
     }
 }
 

@@ -13,15 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::Layer;
 use crate::config::{LaneLimits, LaneSettings};
-use crate::domain::params::{
-    ChangeBackgroundParams, ChangeClothesParams, ConvertParams, CreateCharacterParams,
-    ExpandParams, FixParams, RemoveBackgroundParams, RemoveWatermarkParams, ResizeParams,
-    TextToImageParams,
-};
-use crate::domain::{EncodedImage, Operation, SourceImage};
+use crate::domain::Operation;
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::{Character, Composites, Edited, Provider};
+use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
 
 /// The class of an operation's local work; each lane has its own slots, so long jobs never
 /// delay short ones.
@@ -154,17 +150,30 @@ impl Lanes {
     }
 }
 
-/// A provider whose every call first takes a slot of its operation's lane and holds it until
-/// the call returns (or is dropped because the caller left).
-pub struct Admitted {
-    inner: Arc<dyn Provider>,
+/// Makes every call of the provider it wraps first take a slot of its operation's lane, held
+/// until the call returns (or is dropped because the caller left).
+pub struct AdmissionLayer {
     lanes: Arc<Lanes>,
 }
 
-impl Admitted {
-    pub fn wrap(inner: Arc<dyn Provider>, lanes: Arc<Lanes>) -> Arc<dyn Provider> {
-        Arc::new(Admitted { inner, lanes })
+impl AdmissionLayer {
+    pub fn new(lanes: Arc<Lanes>) -> Self {
+        AdmissionLayer { lanes }
     }
+}
+
+impl Layer for AdmissionLayer {
+    fn layer(&self, inner: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        Arc::new(Admitted {
+            inner,
+            lanes: self.lanes.clone(),
+        })
+    }
+}
+
+struct Admitted {
+    inner: Arc<dyn Provider>,
+    lanes: Arc<Lanes>,
 }
 
 #[async_trait]
@@ -173,89 +182,17 @@ impl Provider for Admitted {
         self.inner.name()
     }
 
-    fn supports(&self, op: Operation) -> bool {
-        self.inner.supports(op)
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
     }
 
-    fn is_ready(&self, op: Operation) -> bool {
-        self.inner.is_ready(op)
+    fn unready_reason(&self, op: Operation) -> Option<String> {
+        self.inner.unready_reason(op)
     }
 
-    async fn resize(&self, image: SourceImage, params: ResizeParams) -> Result<EncodedImage> {
-        let _slot = self.lanes.admit(Operation::Resize).await?;
-        self.inner.resize(image, params).await
-    }
-
-    async fn convert_to_png(
-        &self,
-        image: SourceImage,
-        params: ConvertParams,
-    ) -> Result<Vec<EncodedImage>> {
-        let _slot = self.lanes.admit(Operation::ConvertToPng).await?;
-        self.inner.convert_to_png(image, params).await
-    }
-
-    async fn remove_background(
-        &self,
-        image: SourceImage,
-        params: RemoveBackgroundParams,
-    ) -> Result<EncodedImage> {
-        let _slot = self.lanes.admit(Operation::RemoveBackground).await?;
-        self.inner.remove_background(image, params).await
-    }
-
-    async fn change_background(
-        &self,
-        base: SourceImage,
-        background: SourceImage,
-        params: ChangeBackgroundParams,
-    ) -> Result<Composites> {
-        let _slot = self.lanes.admit(Operation::ChangeBackground).await?;
-        self.inner.change_background(base, background, params).await
-    }
-
-    async fn change_clothes(
-        &self,
-        person: SourceImage,
-        top: Option<SourceImage>,
-        bottom: Option<SourceImage>,
-        params: ChangeClothesParams,
-    ) -> Result<Edited> {
-        let _slot = self.lanes.admit(Operation::ChangeClothes).await?;
-        self.inner.change_clothes(person, top, bottom, params).await
-    }
-
-    async fn expand(&self, image: SourceImage, params: ExpandParams) -> Result<Edited> {
-        let _slot = self.lanes.admit(Operation::Expand).await?;
-        self.inner.expand(image, params).await
-    }
-
-    async fn fix(&self, image: SourceImage, params: FixParams) -> Result<Edited> {
-        let _slot = self.lanes.admit(Operation::Fix).await?;
-        self.inner.fix(image, params).await
-    }
-
-    async fn remove_watermark(
-        &self,
-        image: SourceImage,
-        params: RemoveWatermarkParams,
-    ) -> Result<Edited> {
-        let _slot = self.lanes.admit(Operation::RemoveWatermark).await?;
-        self.inner.remove_watermark(image, params).await
-    }
-
-    async fn text_to_image(&self, params: TextToImageParams) -> Result<Edited> {
-        let _slot = self.lanes.admit(Operation::GenerateCover).await?;
-        self.inner.text_to_image(params).await
-    }
-
-    async fn create_character(
-        &self,
-        photo: SourceImage,
-        params: CreateCharacterParams,
-    ) -> Result<Character> {
-        let _slot = self.lanes.admit(Operation::CreateCharacter).await?;
-        self.inner.create_character(photo, params).await
+    async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {
+        let _slot = self.lanes.admit(request.operation()).await?;
+        self.inner.run(request, call).await
     }
 }
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::models::registry::{ModelFile, ModelSpec, Source};
+use crate::providers::local::models::registry::{ModelFile, ModelSpec, Source};
 
 /// Where a file of `spec` lives.
 pub fn file_path(dir: &Path, file: &ModelFile) -> PathBuf {
@@ -517,7 +517,7 @@ mod tests {
     #[tokio::test]
     async fn archive_members_are_not_downloaded_but_explained() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = crate::models::registry::find("realesrgan-x4plus").unwrap();
+        let spec = crate::providers::local::models::registry::find("realesrgan-x4plus").unwrap();
         let err = Fetcher::new()
             .unwrap()
             .fetch(dir.path(), &spec.files[0])
@@ -563,7 +563,7 @@ mod tests {
             return;
         };
         let dir = dir.as_path();
-        let spec = crate::models::registry::find("u2netp").unwrap();
+        let spec = crate::providers::local::models::registry::find("u2netp").unwrap();
         let file = spec.main_file();
         assert_eq!(verify_file(dir, file).unwrap(), Check::Verified);
         // rembg's md5 agrees with the registry's sha256 for the same bytes.

@@ -1,12 +1,10 @@
 //! The model registry and the ONNX Runtime that runs the local engine's models.
 
-pub mod cli;
 pub mod install;
 pub mod ncnn;
 pub mod ncnn_onnx;
 mod onnx_proto;
 pub mod registry;
-pub mod resample;
 pub mod runtime;
 
 pub use registry::{Family, ModelSpec};

@@ -1,5 +1,7 @@
 //! The command line.
 
+pub mod models;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

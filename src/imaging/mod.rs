@@ -1,0 +1,6 @@
+//! Pixel work shared by the engine and every adapter: resizing and resampling, mattes and
+//! compositing, colour spaces, blurs and bounding boxes. It imports nothing but `domain`,
+//! `error` and `media`, so anything may use it.
+
+pub mod resample;
+pub mod resize;
