@@ -143,7 +143,9 @@ async fn serve_grpc(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    grpc::report_health(&health_reporter, &engine).await;
+    let health = grpc::Health::new(health_reporter);
+    health.report(&engine).await;
+    let follower = tokio::spawn(health.clone().follow(engine.clone()));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -207,9 +209,10 @@ async fn serve_grpc(
             shutdown.cancelled().await;
             // Before the drain starts, so load balancers stop sending new calls while
             // the ones in flight finish.
-            grpc::report_not_serving(&health_reporter).await;
+            health.shut_down().await;
         })
         .await?;
+    follower.abort();
     Ok(())
 }
 

@@ -83,32 +83,97 @@ pub fn services() -> [(&'static str, &'static [Operation]); 5] {
     ]
 }
 
-/// A service is SERVING when a configured provider can run at least one of its operations now;
-/// the empty name (the whole server) is SERVING once it accepts calls.
-pub async fn report_health(reporter: &HealthReporter, engine: &Engine) {
-    reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
-    for (name, operations) in services() {
-        let status = if operations.iter().any(|op| engine.is_ready(*op)) {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        reporter.set_service_status(name, status).await;
+/// How often health is recomputed: readiness changes when a circuit opens or closes or a
+/// model loads or fails, and none of those is worth a push channel of its own.
+const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// gRPC health that follows readiness as it changes, until shutdown turns everything
+/// NOT_SERVING for good.
+pub struct Health {
+    reporter: HealthReporter,
+    /// Set at shutdown; updates are refused afterwards. A lock, not a flag, so an update
+    /// computed just before shutdown cannot land just after it.
+    closed: tokio::sync::Mutex<bool>,
+}
+
+impl Health {
+    pub fn new(reporter: HealthReporter) -> Arc<Self> {
+        Arc::new(Health {
+            reporter,
+            closed: tokio::sync::Mutex::new(false),
+        })
+    }
+
+    /// A service is SERVING when a configured provider can run at least one of its operations
+    /// now; the empty name (the whole server) is SERVING once it accepts calls.
+    pub async fn report(&self, engine: &Engine) {
+        let closed = self.closed.lock().await;
+        if *closed {
+            return;
+        }
+        self.reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        for (name, status) in statuses(engine) {
+            self.reporter.set_service_status(name, status).await;
+        }
+    }
+
+    /// Recomputes health every [`HEALTH_INTERVAL`], reporting only what changed, until
+    /// shutdown.
+    pub async fn follow(self: Arc<Self>, engine: Arc<Engine>) {
+        let mut last = Vec::new();
+        let mut tick = tokio::time::interval(HEALTH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = statuses(&engine);
+            if now == last {
+                continue;
+            }
+            let closed = self.closed.lock().await;
+            if *closed {
+                return;
+            }
+            for (name, status) in &now {
+                if !last.contains(&(*name, *status)) {
+                    tracing::info!(service = name, status = ?status, "health changed");
+                    self.reporter.set_service_status(*name, *status).await;
+                }
+            }
+            drop(closed);
+            last = now;
+        }
+    }
+
+    /// Shutdown has begun: every service, and the server as a whole, is NOT_SERVING at once
+    /// and stays so.
+    pub async fn shut_down(&self) {
+        let mut closed = self.closed.lock().await;
+        *closed = true;
+        self.reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        for (name, _) in services() {
+            self.reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
     }
 }
 
-/// Shutdown has begun: every service, and the server as a whole, is NOT_SERVING at once.
-pub async fn report_not_serving(reporter: &HealthReporter) {
-    reporter
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
-    for (name, _) in services() {
-        reporter
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
-    }
+fn statuses(engine: &Engine) -> Vec<(&'static str, ServingStatus)> {
+    services()
+        .into_iter()
+        .map(|(name, operations)| {
+            let status = if operations.iter().any(|op| engine.is_ready(*op)) {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            (name, status)
+        })
+        .collect()
 }
 
 /// Shared by the services: the engine plus per-service construction.
