@@ -82,7 +82,8 @@ pub fn remove_watermark(
         search_pixels: settings.search_pixels,
         iterations: settings.iterations,
     };
-    let filled = inpaint::inpaint(&rgb, &hole, &budget)?;
+    let mut filled = inpaint::inpaint(&rgb, &hole, &budget)?;
+    let see_through = unblend(&rgb, &mut filled, &hole);
     // Transparency is kept as it was; only colour is synthesised.
     let result = match decoded.color().has_alpha() {
         true => {
@@ -98,6 +99,13 @@ pub fn remove_watermark(
         "removed {area} pixels ({found}), filled by exemplar-based patch synthesis from the \
          rest of the image"
     ));
+    if let Some(alpha) = see_through {
+        notes.push(format!(
+            "the overlay was semi-transparent (opacity {:.0}%): the photo under it was \
+             recovered by un-blending, with the fill as the guide",
+            alpha * 100.0
+        ));
+    }
     if params.prompt != RemoveWatermarkParams::DEFAULT_PROMPT {
         notes.push("prompt was not used: the local provider does not take instructions".into());
     }
@@ -160,6 +168,93 @@ fn encode(
         width: image.width(),
         height: image.height(),
     })
+}
+
+/// Overlays more opaque than this (or fainter than [`MIN_OPACITY`]) are filled, not
+/// un-blended.
+const MAX_OPACITY: f32 = 0.85;
+const MIN_OPACITY: f32 = 0.15;
+
+/// Share of the stroke interiors whose opacity must agree with the median (within 0.15) for the
+/// overlay to count as one uniform semi-transparent layer.
+const OPACITY_AGREEMENT: f32 = 0.6;
+
+/// A white (or black) overlay of uniform opacity `a` over the photo `B` shows `a C + (1 - a) B`:
+/// the photo is still there, at `1 - a` of its contrast. With the fill `F` as a guide to `B`,
+/// each masked pixel's opacity is estimated by projecting `I - F` on `C - F`; when the stroke
+/// interiors agree on one opacity, every masked pixel is un-blended with its own estimate
+/// (capped at the common one, so anti-aliased rims are handled) and
+/// `B = (I - a C) / (1 - a)`. Pixels the estimate puts outside the overlay keep the fill.
+/// Returns the opacity when it un-blended.
+fn unblend(image: &RgbImage, filled: &mut RgbImage, hole: &[bool]) -> Option<f32> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let px = |img: &RgbImage, i: usize| {
+        let p = img.as_raw();
+        [
+            f32::from(p[3 * i]),
+            f32::from(p[3 * i + 1]),
+            f32::from(p[3 * i + 2]),
+        ]
+    };
+    // White lettering brightens, black darkens.
+    let mut lift = 0f32;
+    for (i, _) in hole.iter().enumerate().filter(|&(_, &m)| m) {
+        let (a, b) = (px(image, i), px(filled, i));
+        lift += (a[0] - b[0]) + (a[1] - b[1]) + (a[2] - b[2]);
+    }
+    let colour = if lift >= 0.0 { 255.0 } else { 0.0 };
+    let opacity = |i: usize| -> Option<f32> {
+        let (a, b) = (px(image, i), px(filled, i));
+        let (mut num, mut den) = (0f32, 0f32);
+        for c in 0..3 {
+            num += (a[c] - b[c]) * (colour - b[c]);
+            den += (colour - b[c]) * (colour - b[c]);
+        }
+        // Where the fill is already the overlay's colour the opacity cannot be told.
+        (den > 300.0).then(|| num / den)
+    };
+    let estimates: Vec<Option<f32>> = (0..w * h)
+        .map(|i| if hole[i] { opacity(i) } else { None })
+        .collect();
+    // Stroke interiors: masked pixels whose four neighbours are masked too.
+    let mut interior = Vec::new();
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w - 1 {
+            let i = y * w + x;
+            if hole[i] && hole[i - 1] && hole[i + 1] && hole[i - w] && hole[i + w] {
+                if let Some(a) = estimates[i] {
+                    interior.push(a);
+                }
+            }
+        }
+    }
+    if interior.len() < 50 {
+        return None;
+    }
+    let k = interior.len() / 2;
+    let (_, &mut median, _) = interior.select_nth_unstable_by(k, f32::total_cmp);
+    let agree = interior
+        .iter()
+        .filter(|&&a| (a - median).abs() <= 0.15)
+        .count() as f32
+        / interior.len() as f32;
+    if !(MIN_OPACITY..=MAX_OPACITY).contains(&median) || agree < OPACITY_AGREEMENT {
+        return None;
+    }
+    let out = filled.as_mut();
+    let src = image.as_raw();
+    for (i, estimate) in estimates.iter().enumerate() {
+        let Some(a) = *estimate else { continue };
+        if a < 0.5 * median {
+            continue;
+        }
+        let a = a.min(median);
+        for c in 0..3 {
+            let v = (f32::from(src[3 * i + c]) - a * colour) / (1.0 - a);
+            out[3 * i + c] = v.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    Some(median)
 }
 
 /// Narrows each connected region of `regions` to the strokes of the letters in it (see the
@@ -239,8 +334,20 @@ fn region_strokes(
             patch[y * bw + x] = luma[(by0 + y) * w + bx0 + x];
         }
     }
-    let opened = filter(&filter(&patch, bw, bh, radius, f32::min), bw, bh, radius, f32::max);
-    let closed = filter(&filter(&patch, bw, bh, radius, f32::max), bw, bh, radius, f32::min);
+    let opened = filter(
+        &filter(&patch, bw, bh, radius, f32::min),
+        bw,
+        bh,
+        radius,
+        f32::max,
+    );
+    let closed = filter(
+        &filter(&patch, bw, bh, radius, f32::max),
+        bw,
+        bh,
+        radius,
+        f32::min,
+    );
     let local = |i: usize| (i % w - bx0) + (i / w - by0) * bw;
     // Light lettering makes the region lighter than the photo around it, dark lettering
     // darker.
@@ -286,14 +393,21 @@ fn filter(src: &[f32], w: usize, h: usize, radius: usize, pick: fn(f32, f32) -> 
     for y in 0..h {
         for x in 0..w {
             let (a, b) = (x.saturating_sub(radius), (x + radius).min(w - 1));
-            rows[y * w + x] = src[y * w + a..=y * w + b].iter().copied().reduce(pick).unwrap_or(0.0);
+            rows[y * w + x] = src[y * w + a..=y * w + b]
+                .iter()
+                .copied()
+                .reduce(pick)
+                .unwrap_or(0.0);
         }
     }
     let mut out = vec![0f32; w * h];
     for y in 0..h {
         let (a, b) = (y.saturating_sub(radius), (y + radius).min(h - 1));
         for x in 0..w {
-            out[y * w + x] = (a..=b).map(|yy| rows[yy * w + x]).reduce(pick).unwrap_or(0.0);
+            out[y * w + x] = (a..=b)
+                .map(|yy| rows[yy * w + x])
+                .reduce(pick)
+                .unwrap_or(0.0);
         }
     }
     out
@@ -328,6 +442,7 @@ fn otsu(values: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ops::Sub;
 
     #[test]
     fn a_text_box_is_narrowed_to_its_letters() {
@@ -357,6 +472,57 @@ mod tests {
             }
         }
         assert!(area * 2 < boxed, "{area} of {boxed} box pixels kept");
+    }
+
+    #[test]
+    fn a_semi_transparent_overlay_is_unblended_and_an_opaque_one_is_not() {
+        let (w, h) = (60u32, 40u32);
+        let photo = RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(60 + x * 2) as u8, (40 + y * 3) as u8, ((x * y) % 90) as u8])
+        });
+        let hole: Vec<bool> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (10..30).contains(&y) && (10..50).contains(&x)))
+            .collect();
+        // The fill is a rough guess: the photo with an error of 12 grey levels.
+        let guess = RgbImage::from_fn(w, h, |x, y| {
+            let p = photo.get_pixel(x, y);
+            image::Rgb([p[0].saturating_add(12), p[1], p[2].saturating_sub(12)])
+        });
+        for (opacity, unblended) in [(0.5f32, true), (1.0, false)] {
+            let marked = RgbImage::from_fn(w, h, |x, y| {
+                let p = photo.get_pixel(x, y);
+                if hole[(y * w + x) as usize] {
+                    image::Rgb(
+                        p.0.map(|v| (opacity * 255.0 + (1.0 - opacity) * f32::from(v)) as u8),
+                    )
+                } else {
+                    *p
+                }
+            });
+            let mut filled = guess.clone();
+            let found = unblend(&marked, &mut filled, &hole);
+            assert_eq!(found.is_some(), unblended, "opacity {opacity}: {found:?}");
+            let error = |img: &RgbImage| {
+                img.pixels()
+                    .zip(photo.pixels())
+                    .zip(&hole)
+                    .filter(|&(_, &m)| m)
+                    .map(|((a, b), _)| {
+                        (0..3)
+                            .map(|c| f32::from(a[c]).sub(f32::from(b[c])).abs())
+                            .sum::<f32>()
+                    })
+                    .sum::<f32>()
+            };
+            if unblended {
+                assert!(
+                    error(&filled) < error(&guess) / 3.0,
+                    "un-blending did not beat the guess"
+                );
+            } else {
+                assert_eq!(filled, guess, "an opaque overlay keeps the fill");
+            }
+        }
     }
 
     #[test]
