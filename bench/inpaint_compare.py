@@ -24,7 +24,7 @@ from skimage.metrics import structural_similarity
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "../shared/testdata")
-BIN = os.path.join(ROOT, "target/release/imgforge")
+BIN = os.environ.get("IMGFORGE_BIN", os.path.join(ROOT, "target/release/imgforge"))
 ENV = dict(os.environ, IMGFORGE__MODELS__DIR=os.path.join(ROOT, "../shared/models"))
 
 

@@ -2,6 +2,12 @@
 //! patch synthesis as watermark removal, so the new border continues the photo's own texture,
 //! and a narrow band along the old edge blends from a mirror of the photo into the synthesis
 //! so no seam shows.
+//!
+//! The border copies only from a band of the photo along the edge being grown
+//! ([`BAND_FRACTION`] of the photo across that edge) and only from near its own place along
+//! the edge ([`REACH_FRACTION`]): it continues the table or the background at that edge and
+//! never repeats the subject in the middle of the photo. The coarsest level is grown outwards
+//! ring by ring from the photo, finer levels refine it.
 
 use image::{DynamicImage, RgbImage, RgbaImage};
 
@@ -12,6 +18,14 @@ use crate::error::{Error, Result};
 use crate::media;
 use crate::providers::Output;
 use crate::providers::local::inpaint;
+
+/// Depth of the band along each edge that the border may copy from, as a fraction of the
+/// photo's size across that edge.
+pub const BAND_FRACTION: f64 = 0.12;
+
+/// How far along the edge a border patch may look for its source, as a fraction of the
+/// photo's length along that edge.
+pub const REACH_FRACTION: f64 = 0.2;
 
 /// Where the photo sits on the grown canvas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +109,8 @@ pub fn expand(
             search_pixels: settings.search_pixels,
             iterations: settings.iterations,
         };
-        let mut synthesised = inpaint::inpaint(&placed, &hole, &budget)?;
+        let mut synthesised =
+            inpaint::inpaint_from(&placed, &hole, &budget, &sources(&canvas, w, h))?.image;
         blend_seam(&mut synthesised, &canvas, w, h, settings.seam_px);
         synthesised
     };
@@ -128,6 +143,21 @@ pub fn expand(
         notes,
         task: None,
     })
+}
+
+/// The band along the photo's edges the border may copy from.
+pub fn sources(canvas: &Canvas, w: u32, h: u32) -> inpaint::Sources {
+    let min_band = (2 * inpaint::PATCH_RADIUS + 4) as u32;
+    let band = ((f64::from(w.min(h)) * BAND_FRACTION).round() as u32).max(min_band);
+    let reach = ((f64::from(w.max(h)) * REACH_FRACTION).round() as u32).max(min_band);
+    inpaint::Sources::NearEdge {
+        x0: canvas.x,
+        y0: canvas.y,
+        x1: canvas.x + w,
+        y1: canvas.y + h,
+        band,
+        reach,
+    }
 }
 
 fn inside(canvas: &Canvas, w: u32, h: u32, x: u32, y: u32) -> bool {
@@ -208,5 +238,65 @@ mod tests {
         let err = canvas(500, 500, &params, &limits).unwrap_err();
         assert_eq!(err.code, crate::error::ErrorCode::PayloadTooLarge);
         assert!(err.message.contains("limits.max_pixels"), "{}", err.message);
+    }
+
+    /// A noisy grey photo with a red square (the subject) in its middle.
+    fn subject_photo(w: u32, h: u32) -> RgbImage {
+        let mut rng = fastrand::Rng::with_seed(11);
+        RgbImage::from_fn(w, h, |x, y| {
+            let centre = x > w / 3 && x < 2 * w / 3 && y > h / 3 && y < 2 * h / 3;
+            if centre {
+                image::Rgb([230, 20, 20])
+            } else {
+                let v = 100 + rng.u8(..40) + ((x + y) % 8) as u8 * 4;
+                image::Rgb([v, v, v])
+            }
+        })
+    }
+
+    #[test]
+    fn the_border_copies_only_from_the_band_along_the_edge_never_the_centre() {
+        let (w, h) = (120u32, 90u32);
+        let photo = subject_photo(w, h);
+        let params = ExpandParams::new([Some(1.5); 4], None, OutputSpec::default()).unwrap();
+        let c = canvas(w, h, &params, &ImageLimits::default()).unwrap();
+        let mut placed = RgbImage::new(c.width, c.height);
+        image::imageops::replace(&mut placed, &photo, i64::from(c.x), i64::from(c.y));
+        let hole: Vec<bool> = (0..c.height)
+            .flat_map(|y| (0..c.width).map(move |x| !inside(&c, w, h, x, y)))
+            .collect();
+        let sources = sources(&c, w, h);
+        let inpaint::Sources::NearEdge { band, .. } = sources else {
+            panic!("expand must limit its sources");
+        };
+        let filled =
+            inpaint::inpaint_from(&placed, &hole, &inpaint::InpaintBudget::default(), &sources)
+                .unwrap();
+        // Every border pixel's patch comes from within `band` of the photo's edge.
+        let cw = c.width as usize;
+        let mut checked = 0;
+        for (i, &m) in filled.matches.iter().enumerate() {
+            if m == u32::MAX || !hole[i] {
+                continue;
+            }
+            let (sx, sy) = (m as usize % cw, m as usize / cw);
+            let (px, py) = (sx as u32 - c.x, sy as u32 - c.y);
+            let depth = px.min(py).min(w - 1 - px).min(h - 1 - py);
+            assert!(
+                depth < band,
+                "pixel {i} copies from {px},{py}, {depth} px inside"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, hole.iter().filter(|&&m| m).count());
+        // So nothing of the red subject appears in the border.
+        for (p, &m) in filled.image.pixels().zip(&hole) {
+            if m {
+                assert!(
+                    i32::from(p[0]) - i32::from(p[1]) < 40,
+                    "subject colour {p:?} in the border"
+                );
+            }
+        }
     }
 }

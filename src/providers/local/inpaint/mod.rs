@@ -3,13 +3,23 @@
 //!
 //! Every hole pixel ends up as a weighted vote of pixels copied from known patches of the same
 //! image, so texture (wood grain, noise, edges) continues into the hole instead of being smeared
-//! as a blur or a diffusion would. The search runs coarse to fine: the coarsest level sees the
-//! hole as a few pixels and picks where its content comes from; finer levels refine those
-//! matches. Levels whose hole is larger than [`InpaintBudget::search_pixels`] reuse the coarser
-//! level's matches without searching again, which bounds the work on big canvases (expand).
+//! as a blur or a diffusion would. The patch distance counts the luminance gradient beside the
+//! colour, so an edge is continued by an edge running the same way.
+//!
+//! The search runs coarse to fine, halving only while the hole is thicker than a patch (thin
+//! text strokes are filled at full resolution). The coarsest level is filled ring by ring from
+//! the hole's edge inwards (onion peel), each pixel from the patch that best matches what is
+//! already known around it; then every level searches (PatchMatch) and votes a few rounds, and
+//! hands its matches to the next finer level. Levels whose hole is larger than
+//! [`InpaintBudget::search_pixels`] reuse the coarser level's matches without searching again,
+//! which bounds the work on big canvases (expand).
+//!
+//! [`Sources`] limits where a patch may copy from: anywhere, or for outpainting only from a
+//! band of the photo along the edge being grown, near the target's place along that edge.
 
 mod patchmatch;
 mod pyramid;
+mod rule;
 
 use image::RgbImage;
 
@@ -40,9 +50,45 @@ impl Default for InpaintBudget {
     }
 }
 
+/// Where hole patches may copy from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sources {
+    /// Any patch of the image free of the hole.
+    Anywhere,
+    /// Outpainting: the photo is `x0..x1` by `y0..y1` on the canvas. A border patch copies only
+    /// from patches centred fewer than `band` pixels inside the edge it lies beyond (either
+    /// edge at a corner), and at most `reach` pixels along that edge from where it stands.
+    NearEdge {
+        x0: u32,
+        y0: u32,
+        x1: u32,
+        y1: u32,
+        band: u32,
+        reach: u32,
+    },
+}
+
+/// A filled image and where each pixel's patch was copied from.
+pub struct Filled {
+    pub image: RgbImage,
+    /// Per pixel, the centre (`y * width + x`) of the patch the final match of the patch
+    /// centred there copies; `u32::MAX` for pixels whose patch does not touch the hole.
+    pub matches: Vec<u32>,
+}
+
 /// Fills the pixels where `hole` is true from the rest of `image`. `hole` is row-major, one
 /// entry per pixel. Known pixels are returned unchanged. Blocking and CPU-heavy.
 pub fn inpaint(image: &RgbImage, hole: &[bool], budget: &InpaintBudget) -> Result<RgbImage> {
+    inpaint_from(image, hole, budget, &Sources::Anywhere).map(|filled| filled.image)
+}
+
+/// [`inpaint`] with the patches it may copy from limited by `sources`.
+pub fn inpaint_from(
+    image: &RgbImage,
+    hole: &[bool],
+    budget: &InpaintBudget,
+    sources: &Sources,
+) -> Result<Filled> {
     let (width, height) = image.dimensions();
     let (w, h) = (width as usize, height as usize);
     if hole.len() != w * h {
@@ -50,7 +96,10 @@ pub fn inpaint(image: &RgbImage, hole: &[bool], budget: &InpaintBudget) -> Resul
     }
     let hole_pixels = hole.iter().filter(|&&m| m).count() as u64;
     if hole_pixels == 0 {
-        return Ok(image.clone());
+        return Ok(Filled {
+            image: image.clone(),
+            matches: vec![u32::MAX; w * h],
+        });
     }
     if hole_pixels > budget.max_hole_pixels {
         return Err(Error::too_large(
@@ -79,7 +128,7 @@ pub fn inpaint(image: &RgbImage, hole: &[bool], budget: &InpaintBudget) -> Resul
         .pixels()
         .map(|p| [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])])
         .collect();
-    let filled = pyramid::fill(pixels, hole.to_vec(), w, h, budget)?;
+    let (filled, matches) = pyramid::fill(pixels, hole.to_vec(), w, h, budget, sources)?;
     let mut out = image.clone();
     for ((px, value), &is_hole) in out.pixels_mut().zip(&filled).zip(hole) {
         if is_hole {
@@ -88,7 +137,10 @@ pub fn inpaint(image: &RgbImage, hole: &[bool], budget: &InpaintBudget) -> Resul
             }
         }
     }
-    Ok(out)
+    Ok(Filled {
+        image: out,
+        matches,
+    })
 }
 
 #[cfg(test)]

@@ -3,9 +3,16 @@
 //! improve it, and the vote that turns matches back into pixels.
 
 use super::pyramid::Level;
+use super::rule::Rule;
 
 /// Patches are `2 * PATCH_RADIUS + 1` pixels square.
 pub const PATCH_RADIUS: usize = 3;
+
+/// Weight of the luminance gradient against colour in the patch distance.
+pub const GRADIENT_WEIGHT: f32 = 1.0;
+
+/// Random candidates tried for each pixel of the first (ring by ring) fill.
+const ONION_SAMPLES: usize = 24;
 
 /// Matches of the patches around the hole.
 pub struct Field {
@@ -66,13 +73,122 @@ impl Field {
         })
     }
 
-    /// Random matches for every target.
-    pub fn randomise(&mut self, level: &Level, rng: &mut fastrand::Rng) {
-        for &t in &self.targets {
-            let t = t as usize;
-            self.nnf[t] = self.sources[rng.usize(..self.sources.len())];
-            self.dist[t] = distance(level, t, self.nnf[t] as usize, f32::INFINITY);
+    fn xy(&self, i: usize, w: usize) -> (usize, usize) {
+        let _ = self;
+        (i % w, i / w)
+    }
+
+    /// Whether target `t` may copy the patch centred at `c`.
+    #[inline]
+    fn allowed(&self, rule: &Rule, w: usize, t: usize, c: usize) -> bool {
+        self.valid[c] && rule.allows(self.xy(t, w), self.xy(c, w))
+    }
+
+    /// A random source the rule allows for target `t`.
+    fn random_source(&self, rule: &Rule, level: &Level, t: usize, rng: &mut fastrand::Rng) -> u32 {
+        let (w, h) = (level.w, level.h);
+        if matches!(rule, Rule::Anywhere) {
+            return self.sources[rng.usize(..self.sources.len())];
         }
+        for _ in 0..24 {
+            if let Some((x, y)) = rule.sample(self.xy(t, w), w, h, rng) {
+                let c = y * w + x;
+                if self.valid[c] {
+                    return c as u32;
+                }
+            }
+        }
+        // A narrow window: look through every source (rare).
+        let allowed: Vec<u32> = self
+            .sources
+            .iter()
+            .copied()
+            .filter(|&c| rule.allows(self.xy(t, w), self.xy(c as usize, w)))
+            .collect();
+        if allowed.is_empty() {
+            self.sources[rng.usize(..self.sources.len())]
+        } else {
+            allowed[rng.usize(..allowed.len())]
+        }
+    }
+
+    /// The first fill of the coarsest level, peeled from the hole's edge inwards one ring at
+    /// a time: each hole pixel takes the centre of the allowed patch that best matches what
+    /// is already known around it (the photo and the rings before), so structure runs on
+    /// from the edge rather than being averaged. Also sets that patch as its match.
+    pub fn onion_fill(&mut self, level: &mut Level, rule: &Rule, rng: &mut fastrand::Rng) {
+        let (w, h) = (level.w, level.h);
+        let mut known: Vec<bool> = level.hole.iter().map(|&m| !m).collect();
+        let mut matched = vec![false; w * h];
+        let rings = rings(&level.hole, w, h);
+        let radius = rule.search_radius(w, h);
+        for ring in rings {
+            for &p in &ring {
+                let p = p as usize;
+                let (x, y) = (p % w, p / w);
+                let mut best = usize::MAX;
+                let mut best_d = f32::INFINITY;
+                let consider = |c: usize, best: &mut usize, best_d: &mut f32| {
+                    if c == *best || !self.allowed(rule, w, p, c) {
+                        return;
+                    }
+                    let d = masked_distance(level, &known, p, c, *best_d);
+                    if d < *best_d {
+                        *best = c;
+                        *best_d = d;
+                    }
+                };
+                // Coherence: what the matched neighbours copy, shifted to here.
+                for ny in y.saturating_sub(1)..(y + 2).min(h) {
+                    for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                        let n = ny * w + nx;
+                        if !matched[n] {
+                            continue;
+                        }
+                        let (qx, qy) = (
+                            (self.nnf[n] as usize % w) as isize,
+                            (self.nnf[n] as usize / w) as isize,
+                        );
+                        let (cx, cy) =
+                            (qx + x as isize - nx as isize, qy + y as isize - ny as isize);
+                        if cx >= 0 && cy >= 0 && (cx as usize) < w && (cy as usize) < h {
+                            consider(cy as usize * w + cx as usize, &mut best, &mut best_d);
+                        }
+                    }
+                }
+                for _ in 0..ONION_SAMPLES {
+                    let c = self.random_source(rule, level, p, rng) as usize;
+                    consider(c, &mut best, &mut best_d);
+                }
+                if best == usize::MAX {
+                    best = self.random_source(rule, level, p, rng) as usize;
+                }
+                let mut r = radius;
+                while r >= 1.0 {
+                    let (bx, by) = ((best % w) as f32, (best / w) as f32);
+                    let cx = (bx + r * (rng.f32() * 2.0 - 1.0)).round();
+                    let cy = (by + r * (rng.f32() * 2.0 - 1.0)).round();
+                    r *= 0.5;
+                    if cx < 0.0 || cy < 0.0 || cx >= w as f32 || cy >= h as f32 {
+                        continue;
+                    }
+                    consider(cy as usize * w + cx as usize, &mut best, &mut best_d);
+                }
+                level.px[p] = level.px[best];
+                known[p] = true;
+                matched[p] = true;
+                self.nnf[p] = best as u32;
+            }
+        }
+        level.update_gradients();
+        // Targets centred on known pixels next to the hole start from a random match.
+        for k in 0..self.targets.len() {
+            let t = self.targets[k] as usize;
+            if !matched[t] {
+                self.nnf[t] = self.random_source(rule, level, t, rng);
+            }
+        }
+        self.refresh_distances(level);
     }
 
     /// Matches of a level half this size, scaled up (each 2x2 block keeps the coarse offset).
@@ -81,11 +197,13 @@ impl Field {
         coarse: &Field,
         coarse_w: usize,
         coarse_h: usize,
-        w: usize,
+        level: &Level,
+        rule: &Rule,
         rng: &mut fastrand::Rng,
     ) {
-        for &t in &self.targets {
-            let t = t as usize;
+        let w = level.w;
+        for k in 0..self.targets.len() {
+            let t = self.targets[k] as usize;
             let (x, y) = (t % w, t / w);
             let (cx, cy) = ((x / 2).min(coarse_w - 1), (y / 2).min(coarse_h - 1));
             let ci = cy * coarse_w + cx;
@@ -93,15 +211,15 @@ impl Field {
             if coarse.is_target[ci] {
                 let q = coarse.nnf[ci] as usize;
                 let (qx, qy) = (q % coarse_w, q / coarse_w);
-                for (ox, oy) in [(x % 2, y % 2), (0, 0)] {
+                for (ox, oy) in [(x % 2, y % 2), (0, 0), (1, 1), (1, 0), (0, 1)] {
                     let candidate = (2 * qy + oy) * w + 2 * qx + ox;
-                    if candidate < self.valid.len() && self.valid[candidate] {
+                    if candidate < self.valid.len() && self.allowed(rule, w, t, candidate) {
                         chosen = Some(candidate as u32);
                         break;
                     }
                 }
             }
-            self.nnf[t] = chosen.unwrap_or_else(|| self.sources[rng.usize(..self.sources.len())]);
+            self.nnf[t] = chosen.unwrap_or_else(|| self.random_source(rule, level, t, rng));
         }
     }
 
@@ -115,9 +233,9 @@ impl Field {
 
     /// PatchMatch: alternating scanline passes of propagation from the previous neighbours and
     /// a random search around the current best at shrinking radii.
-    pub fn search(&mut self, level: &Level, passes: u32, rng: &mut fastrand::Rng) {
+    pub fn search(&mut self, level: &Level, rule: &Rule, passes: u32, rng: &mut fastrand::Rng) {
         let (w, h) = (level.w, level.h);
-        let max_radius = w.max(h) as f32;
+        let max_radius = rule.search_radius(w, h);
         for pass in 0..passes {
             let forward = pass % 2 == 0;
             let count = self.targets.len();
@@ -147,11 +265,11 @@ impl Field {
                         continue;
                     }
                     let candidate = candidate as usize;
-                    if candidate == best || !self.valid[candidate] {
-                        continue;
-                    }
                     // A shift by one column must not wrap to the next row.
                     if (candidate % w).abs_diff(self.nnf[n] as usize % w) > 1 {
+                        continue;
+                    }
+                    if candidate == best || !self.allowed(rule, w, t, candidate) {
                         continue;
                     }
                     let d = distance(level, t, candidate, best_d);
@@ -171,7 +289,7 @@ impl Field {
                         continue;
                     }
                     let candidate = cy as usize * w + cx as usize;
-                    if candidate == best || !self.valid[candidate] {
+                    if candidate == best || !self.allowed(rule, w, t, candidate) {
                         continue;
                     }
                     let d = distance(level, t, candidate, best_d);
@@ -246,11 +364,14 @@ impl Field {
                 level.px[i] = [cell[0] / cell[3], cell[1] / cell[3], cell[2] / cell[3]];
             }
         }
+        level.update_gradients();
     }
 }
 
-/// Mean squared colour difference between the patch at target `t` (clipped to the image) and
-/// the patch at source `s` (always inside). Stops early once above `bound`.
+/// Mean squared difference between the patch at target `t` (clipped to the image) and the
+/// patch at source `s` (always inside): colour plus [`GRADIENT_WEIGHT`] times the luminance
+/// gradient, so an edge only matches an edge running the same way. Stops early once above
+/// `bound`.
 fn distance(level: &Level, t: usize, s: usize, bound: f32) -> f32 {
     let (w, h) = (level.w, level.h);
     let r = PATCH_RADIUS as isize;
@@ -264,16 +385,94 @@ fn distance(level: &Level, t: usize, s: usize, bound: f32) -> f32 {
         let trow = ((ty + dy) as usize) * w;
         let srow = (s as isize + dy * w as isize) as usize;
         for dx in x0..=x1 {
-            let a = level.px[(trow as isize + tx + dx) as usize];
-            let b = level.px[(srow as isize + dx) as usize];
+            let ti = (trow as isize + tx + dx) as usize;
+            let si = (srow as isize + dx) as usize;
+            let (a, b) = (level.px[ti], level.px[si]);
             let (d0, d1, d2) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
-            sum += d0 * d0 + d1 * d1 + d2 * d2;
+            let (ga, gb) = (level.grad[ti], level.grad[si]);
+            let (g0, g1) = (ga[0] - gb[0], ga[1] - gb[1]);
+            sum += d0 * d0 + d1 * d1 + d2 * d2 + GRADIENT_WEIGHT * (g0 * g0 + g1 * g1);
         }
         if sum > limit {
             return f32::INFINITY;
         }
     }
     sum / count
+}
+
+/// Mean squared colour difference over the pixels of the target patch already `known`;
+/// infinite when none is.
+fn masked_distance(level: &Level, known: &[bool], t: usize, s: usize, bound: f32) -> f32 {
+    let (w, h) = (level.w, level.h);
+    let r = PATCH_RADIUS as isize;
+    let (tx, ty) = ((t % w) as isize, (t / w) as isize);
+    let (y0, y1) = ((-r).max(-ty), r.min(h as isize - 1 - ty));
+    let (x0, x1) = ((-r).max(-tx), r.min(w as isize - 1 - tx));
+    let mut sum = 0f32;
+    let mut count = 0f32;
+    for dy in y0..=y1 {
+        let trow = ((ty + dy) as usize) * w;
+        let srow = (s as isize + dy * w as isize) as usize;
+        for dx in x0..=x1 {
+            let ti = (trow as isize + tx + dx) as usize;
+            if !known[ti] {
+                continue;
+            }
+            let a = level.px[ti];
+            let b = level.px[(srow as isize + dx) as usize];
+            let (d0, d1, d2) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+            sum += d0 * d0 + d1 * d1 + d2 * d2;
+            count += 1.0;
+        }
+    }
+    if count == 0.0 {
+        return f32::INFINITY;
+    }
+    let d = sum / count;
+    if d > bound { f32::INFINITY } else { d }
+}
+
+/// The hole pixels grouped by their (chessboard) distance to the known pixels, nearest first.
+pub fn rings(hole: &[bool], w: usize, h: usize) -> Vec<Vec<u32>> {
+    let mut depth = vec![u32::MAX; w * h];
+    let mut current: Vec<u32> = Vec::new();
+    for (i, &m) in hole.iter().enumerate() {
+        if !m {
+            depth[i] = 0;
+        }
+    }
+    for (i, &m) in hole.iter().enumerate() {
+        if m {
+            let (x, y) = (i % w, i / w);
+            let touches = (y.saturating_sub(1)..(y + 2).min(h))
+                .any(|ny| (x.saturating_sub(1)..(x + 2).min(w)).any(|nx| !hole[ny * w + nx]));
+            if touches {
+                depth[i] = 1;
+                current.push(i as u32);
+            }
+        }
+    }
+    let mut rings = Vec::new();
+    let mut d = 1;
+    while !current.is_empty() {
+        let mut next = Vec::new();
+        for &i in &current {
+            let (x, y) = (i as usize % w, i as usize / w);
+            for ny in y.saturating_sub(1)..(y + 2).min(h) {
+                for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                    let n = ny * w + nx;
+                    if depth[n] == u32::MAX {
+                        depth[n] = d + 1;
+                        next.push(n as u32);
+                    }
+                }
+            }
+        }
+        next.sort_unstable();
+        rings.push(std::mem::replace(&mut current, next));
+        d += 1;
+    }
+    rings
 }
 
 /// Summed-area table of `mask` with a zero first row and column.
