@@ -1,9 +1,12 @@
 //! One typed configuration: embedded defaults → file → `IMGFORGE__SECTION__KEY` environment →
 //! CLI flags, each layer overriding the one before.
 
+mod auth;
 mod blob_store;
+mod cover;
 mod inpaint;
 mod secret;
+mod state;
 mod style_models;
 mod super_resolution;
 
@@ -18,7 +21,10 @@ use serde::{Deserialize, Serialize};
 pub use blob_store::{
     Addressing, BlobStoreKind, BlobStoreSettings, MAX_PRESIGNED_URL_TTL_SECS, S3Settings,
 };
+pub use auth::{API_KEYS_ENV, ApiKeySettings, AuthSettings};
+pub use cover::CoverSettings;
 pub use inpaint::InpaintSettings;
+pub use state::StateSettings;
 pub use secret::Secret;
 pub use style_models::{PixelRange, StyleModelSettings, TensorLayout};
 pub use super_resolution::{SUPER_RESOLUTION_MODELS, SuperResolutionSettings};
@@ -41,6 +47,14 @@ pub struct Settings {
     /// Local watermark removal and expand.
     #[serde(default)]
     pub inpaint: InpaintSettings,
+    /// Covers, reference images, nonces: SQLite by default, PostgreSQL when scaled out.
+    #[serde(default)]
+    pub state: StateSettings,
+    /// API keys and request signing of `/v1/*` and the Cover and Portrait services.
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub cover: CoverSettings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -225,7 +239,10 @@ impl Settings {
         figment = figment
             .merge(Env::prefixed("IMGFORGE__").split("__"))
             .merge(Serialized::defaults(cli));
-        let settings: Settings = figment.extract()?;
+        let mut settings: Settings = figment.extract()?;
+        if let Ok(keys) = std::env::var(API_KEYS_ENV) {
+            settings.auth.add_keys_from_env(&keys)?;
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -291,6 +308,8 @@ impl Settings {
             );
         }
         self.blob_store.validate()?;
+        self.state.validate()?;
+        self.auth.validate()?;
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;
         Ok(())

@@ -114,6 +114,7 @@ pub async fn report_not_serving(reporter: &HealthReporter) {
 /// Shared by the services: the engine plus per-service construction.
 pub struct Apis {
     pub engine: Arc<Engine>,
+    pub covers: crate::cover::Covers,
 }
 
 impl Apis {
@@ -135,6 +136,7 @@ impl Apis {
     pub fn cover(&self) -> CoverApi {
         CoverApi {
             engine: self.engine.clone(),
+            covers: self.covers.clone(),
         }
     }
     pub fn portrait(&self) -> PortraitApi {

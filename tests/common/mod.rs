@@ -39,6 +39,7 @@ impl TestServer {
         settings.server.http_addr = "127.0.0.1:0".parse().unwrap();
         settings.server.shutdown_grace_secs = 5;
         settings.blob_store = BlobStoreSettings::local(blob_dir.path());
+        settings.state.data_dir = blob_dir.path().join("state");
         configure(&mut settings);
         let server = imgforge::server::start(settings)
             .await
