@@ -497,7 +497,7 @@ async fn a_reachable_address_without_keys_refuses_to_start_unless_allowed() {
     settings.server.grpc_addr = "0.0.0.0:0".parse().unwrap();
     settings.server.http_addr = "127.0.0.1:0".parse().unwrap();
     settings.blob_store = imgforge::config::BlobStoreSettings::local(dir.path());
-    settings.state.data_dir = dir.path().join("state");
+    settings.state.data_dir = dir.path().join("state"); // never started: the start policy refuses first
     let err = imgforge::server::start(settings.clone())
         .await
         .err()
