@@ -89,7 +89,10 @@ fn crypto(body: &[u8], runs: usize) -> Vec<Duration> {
             .unwrap();
             let expected = canonical::signature_bytes(SECRET, &text);
             let sent = hex::decode(get("x-imgforge-signature")).unwrap();
-            assert!(bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &sent[..])));
+            assert!(bool::from(subtle::ConstantTimeEq::ct_eq(
+                &expected[..],
+                &sent[..]
+            )));
             start.elapsed()
         })
         .collect()
@@ -97,7 +100,9 @@ fn crypto(body: &[u8], runs: usize) -> Vec<Duration> {
 
 async fn full(store: Arc<dyn StateStore>, body: &[u8]) -> Vec<Duration> {
     let mut settings = AuthSettings::default();
-    settings.add_keys_from_env(&format!("{KEY}={SECRET}")).unwrap();
+    settings
+        .add_keys_from_env(&format!("{KEY}={SECRET}"))
+        .unwrap();
     settings.rate_per_sec = 0.0;
     let authenticator = Authenticator::new(&settings, store);
     // Headers are made ahead so only the check is timed.

@@ -24,7 +24,6 @@ use crate::auth::{Admission, Authenticator, Grpc, SignatureLayer};
 use crate::config::Settings;
 use crate::cover::{Covers, OptionCatalogue, ReferenceImages};
 use crate::engine::Engine;
-use crate::state::{Clock, SystemClock};
 use crate::grpc::{self, Apis};
 use crate::proto::FILE_DESCRIPTOR_SET;
 use crate::proto::v1::character_service_server::CharacterServiceServer;
@@ -32,6 +31,7 @@ use crate::proto::v1::cover_service_server::CoverServiceServer;
 use crate::proto::v1::editing_service_server::EditingServiceServer;
 use crate::proto::v1::portrait_service_server::PortraitServiceServer;
 use crate::proto::v1::utility_service_server::UtilityServiceServer;
+use crate::state::{Clock, SystemClock};
 
 /// A started server: its bound addresses and the handle to stop it.
 pub struct RunningServer {
@@ -146,10 +146,11 @@ pub async fn start_with_clock(
         shutdown.clone(),
     ));
     let body_timeout = Duration::from_secs(settings.server.body_read_timeout_secs);
-    let router = crate::http::router(engine, covers, admission, &settings, shutdown.clone())
-        .layer(axum::middleware::from_fn(move |request, next| {
+    let router = crate::http::router(engine, covers, admission, &settings, shutdown.clone()).layer(
+        axum::middleware::from_fn(move |request, next| {
             bridge::body_deadline(body_timeout, request, next)
-        }));
+        }),
+    );
     let http_shutdown = shutdown.clone();
     let server_settings = settings.server.clone();
     let http_task = tokio::spawn(async move {

@@ -123,14 +123,24 @@ fn options_body() -> Vec<u8> {
 }
 
 async fn options_call(server: &TestServer, headers: Vec<(&'static str, String)>) -> (u16, Value) {
-    rest(server, OPTIONS_PATH, "application/json", options_body(), headers).await
+    rest(
+        server,
+        OPTIONS_PATH,
+        "application/json",
+        options_body(),
+        headers,
+    )
+    .await
 }
 
 fn assert_refused(status: u16, body: &Value, expected: &str, leaked: &[&str]) {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["code"], 10401, "{body}");
     assert_eq!(body["success"], false, "{body}");
-    assert!(body["traceId"].is_string() && body["timestamp"].is_string(), "{body}");
+    assert!(
+        body["traceId"].is_string() && body["timestamp"].is_string(),
+        "{body}"
+    );
     let message = body["message"].as_str().unwrap();
     assert!(message.contains(expected), "{message:?} lacks {expected:?}");
     for secret in leaked {
@@ -138,8 +148,17 @@ fn assert_refused(status: u16, body: &Value, expected: &str, leaked: &[&str]) {
     }
 }
 
-/// Every way to get a signature wrong, as (what, signer, headers to drop, body sent instead, expected message).
-fn faults() -> Vec<(&'static str, Signer, Option<&'static str>, Option<Vec<u8>>, &'static str)> {
+/// One way to get a signature wrong: (what, signer, header to drop, body sent instead of the
+/// signed one, the message expected).
+type Fault = (
+    &'static str,
+    Signer,
+    Option<&'static str>,
+    Option<Vec<u8>>,
+    &'static str,
+);
+
+fn faults() -> Vec<Fault> {
     let good = Signer::new();
     let stale = Signer {
         timestamp: good.timestamp - 301_000,
@@ -163,15 +182,45 @@ fn faults() -> Vec<(&'static str, Signer, Option<&'static str>, Option<Vec<u8>>,
         ..Signer::new()
     };
     vec![
-        ("missing signature", Signer::new(), Some("x-imgforge-signature"), None, "missing header x-imgforge-signature"),
-        ("missing nonce", Signer::new(), Some("x-imgforge-nonce"), None, "missing header x-imgforge-nonce"),
-        ("missing key", Signer::new(), Some("x-imgforge-key"), None, "missing header x-imgforge-key"),
+        (
+            "missing signature",
+            Signer::new(),
+            Some("x-imgforge-signature"),
+            None,
+            "missing header x-imgforge-signature",
+        ),
+        (
+            "missing nonce",
+            Signer::new(),
+            Some("x-imgforge-nonce"),
+            None,
+            "missing header x-imgforge-nonce",
+        ),
+        (
+            "missing key",
+            Signer::new(),
+            Some("x-imgforge-key"),
+            None,
+            "missing header x-imgforge-key",
+        ),
         ("stale timestamp", stale, None, None, "timestamp is wrong"),
         ("future timestamp", future, None, None, "timestamp is wrong"),
         ("unknown key", unknown, None, None, "unknown or inactive"),
         ("inactive key", inactive, None, None, "unknown or inactive"),
-        ("bad signature", wrong_secret, None, None, "signature is wrong"),
-        ("tampered body", Signer::new(), None, Some(br#"{"namespace":"other"}"#.to_vec()), "body hash is wrong"),
+        (
+            "bad signature",
+            wrong_secret,
+            None,
+            None,
+            "signature is wrong",
+        ),
+        (
+            "tampered body",
+            Signer::new(),
+            None,
+            Some(br#"{"namespace":"other"}"#.to_vec()),
+            "body hash is wrong",
+        ),
     ]
 }
 
@@ -200,8 +249,7 @@ async fn rest_accepts_a_signed_call_and_refuses_each_kind_of_bad_signature() {
             headers.retain(|(n, _)| *n != name);
         }
         let sent = tampered.unwrap_or(signed_body);
-        let (status, body) =
-            rest(&server, OPTIONS_PATH, "application/json", sent, headers).await;
+        let (status, body) = rest(&server, OPTIONS_PATH, "application/json", sent, headers).await;
         eprintln!("{what}: {body}");
         assert_refused(status, &body, expected, &[SECRET, &expected_signature]);
     }
@@ -211,7 +259,8 @@ async fn rest_accepts_a_signed_call_and_refuses_each_kind_of_bad_signature() {
         secret: NEXT_SECRET.into(),
         ..Signer::new()
     };
-    let (status, body) = options_call(&server, rotated.headers(OPTIONS_PATH, &options_body())).await;
+    let (status, body) =
+        options_call(&server, rotated.headers(OPTIONS_PATH, &options_body())).await;
     assert_eq!(status, 200, "{body}");
 
     // Paths outside /v1/ need no signature.
@@ -255,10 +304,22 @@ async fn grpc_accepts_a_signed_call_and_refuses_each_kind_of_bad_signature() {
     let names: Vec<_> = reply.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(
         names,
-        ["Age", "Ethnicity", "BodyType", "BreastSize", "ButtSize", "HairColor", "HairStyle"]
+        [
+            "Age",
+            "Ethnicity",
+            "BodyType",
+            "BreastSize",
+            "ButtSize",
+            "HairColor",
+            "HairStyle"
+        ]
     );
     let body_type = &reply.groups[2];
-    let curvy = body_type.options.iter().find(|o| o.code == "Curvy").unwrap();
+    let curvy = body_type
+        .options
+        .iter()
+        .find(|o| o.code == "Curvy")
+        .unwrap();
     assert_eq!(curvy.genders, [i32::from(pb::Gender::Female)]);
 
     let replay = client
@@ -266,7 +327,10 @@ async fn grpc_accepts_a_signed_call_and_refuses_each_kind_of_bad_signature() {
         .await
         .expect_err("a replay is refused");
     assert_eq!(replay.code(), Code::Unauthenticated);
-    assert!(replay.message().contains("nonce was already used"), "{replay:?}");
+    assert!(
+        replay.message().contains("nonce was already used"),
+        "{replay:?}"
+    );
 
     for (what, signer, drop, tampered, expected) in faults() {
         let sent = if tampered.is_some() {
@@ -304,8 +368,11 @@ async fn grpc_accepts_a_signed_call_and_refuses_each_kind_of_bad_signature() {
 async fn a_key_over_its_rate_is_told_to_slow_down_on_both_transports() {
     let server = signed_server(0.01, 2).await;
     for _ in 0..2 {
-        let (status, body) =
-            options_call(&server, Signer::new().headers(OPTIONS_PATH, &options_body())).await;
+        let (status, body) = options_call(
+            &server,
+            Signer::new().headers(OPTIONS_PATH, &options_body()),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
     }
     let response = server
@@ -326,7 +393,10 @@ async fn a_key_over_its_rate_is_told_to_slow_down_on_both_transports() {
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
     let body: Value = response.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("rate limit"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("rate limit"),
+        "{body}"
+    );
 
     let mut client = CoverServiceClient::new(server.channel().await);
     let message = pb::ListCoverOptionsRequest::default();
@@ -397,7 +467,10 @@ fn multipart(field: &str, file: &[u8]) -> (String, Vec<u8>) {
 async fn a_reference_image_is_uploaded_signed_on_both_transports() {
     let server = signed_server(1000.0, 1000).await;
     let png = tiny_png();
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
 
     let path = "/v1/agent/ref-image";
     let (content_type, body) = multipart("image", &png);
@@ -407,7 +480,11 @@ async fn a_reference_image_is_uploaded_signed_on_both_transports() {
     assert_eq!(reply["code"], 10200);
     let id = reply["data"]["refImageId"].as_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
-    let expires: u128 = reply["data"]["expiresAt"].as_str().unwrap().parse().unwrap();
+    let expires: u128 = reply["data"]["expiresAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(expires > now_ms + 60_000, "{expires}");
 
     // Not an image: refused in seed 001's business-error shape, naming the field.
@@ -471,7 +548,14 @@ async fn without_keys_loopback_accepts_unsigned_calls_and_validates_the_namespac
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("custom_agent"), "{status:?}");
 
-    let (status, body) = rest(&server, OPTIONS_PATH, "application/json", Vec::new(), vec![]).await;
+    let (status, body) = rest(
+        &server,
+        OPTIONS_PATH,
+        "application/json",
+        Vec::new(),
+        vec![],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["code"], 10200);
     let (status, body) = rest(
@@ -482,11 +566,19 @@ async fn without_keys_loopback_accepts_unsigned_calls_and_validates_the_namespac
         vec![],
     )
     .await;
-    assert_eq!((status, body["code"].clone()), (200, 10400.into()), "{body}");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (200, 10400.into()),
+        "{body}"
+    );
 
     let (content_type, body) = multipart("image", &tiny_png());
     let (status, reply) = rest(&server, "/v1/agent/ref-image", &content_type, body, vec![]).await;
-    assert_eq!((status, reply["code"].clone()), (200, 10200.into()), "{reply}");
+    assert_eq!(
+        (status, reply["code"].clone()),
+        (200, 10200.into()),
+        "{reply}"
+    );
     server.stop().await;
 }
 

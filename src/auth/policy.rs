@@ -37,7 +37,10 @@ pub fn decide(settings: &Settings) -> anyhow::Result<StartPolicy> {
 
 pub fn log(policy: StartPolicy, keys: usize) {
     match policy {
-        StartPolicy::Signed => tracing::info!(keys, "signed requests required on /v1/* and the Cover and Portrait services"),
+        StartPolicy::Signed => tracing::info!(
+            keys,
+            "signed requests required on /v1/* and the Cover and Portrait services"
+        ),
         StartPolicy::AnonymousLoopback => tracing::warn!(
             "no API key configured: accepting UNSIGNED calls because the server listens on loopback only"
         ),

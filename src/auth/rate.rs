@@ -48,7 +48,9 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate_per_sec))
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / rate_per_sec,
+            ))
         }
     }
 }

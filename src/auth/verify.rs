@@ -183,7 +183,9 @@ impl Authenticator {
         // Kept until the timestamp can no longer pass the freshness check.
         let expires = from_millis(millis.saturating_add(tolerance));
         if !self.store.claim_nonce(key_id, nonce, expires).await? {
-            return Err(refused("the nonce was already used: a request is signed once"));
+            return Err(refused(
+                "the nonce was already used: a request is signed once",
+            ));
         }
 
         self.limiter

@@ -59,7 +59,8 @@ impl AuthSettings {
         if self.timestamp_tolerance_secs == 0 {
             anyhow::bail!("auth.timestamp_tolerance_secs must be positive");
         }
-        if !(self.rate_per_sec >= 0.0) || (self.rate_per_sec > 0.0 && self.rate_burst == 0) {
+        let rate_ok = self.rate_per_sec.is_finite() && self.rate_per_sec >= 0.0;
+        if !rate_ok || (self.rate_per_sec > 0.0 && self.rate_burst == 0) {
             anyhow::bail!("auth.rate_per_sec must be >= 0 and auth.rate_burst positive");
         }
         let mut seen = std::collections::HashSet::new();
@@ -68,7 +69,10 @@ impl AuthSettings {
                 && key.id.len() <= 128
                 && !key.id.chars().any(|c| c.is_control() || c.is_whitespace());
             if !clean {
-                anyhow::bail!("auth.keys: key id {:?} must be 1-128 visible characters", key.id);
+                anyhow::bail!(
+                    "auth.keys: key id {:?} must be 1-128 visible characters",
+                    key.id
+                );
             }
             if !seen.insert(key.id.as_str()) {
                 anyhow::bail!("auth.keys: key id {} appears twice", key.id);
@@ -94,10 +98,7 @@ impl AuthSettings {
             };
             self.keys.push(ApiKeySettings {
                 id: id.trim().to_owned(),
-                secrets: secrets
-                    .split(',')
-                    .map(|s| Secret::new(s.trim()))
-                    .collect(),
+                secrets: secrets.split(',').map(|s| Secret::new(s.trim())).collect(),
                 active: true,
                 rate_per_sec: None,
                 rate_burst: None,
@@ -119,7 +120,10 @@ mod tests {
         assert_eq!(auth.keys.len(), 2);
         assert_eq!(auth.keys[0].secrets[1].expose(), "s2");
         let printed = format!("{auth:?}");
-        assert!(!printed.contains("s1") && !printed.contains("s3"), "{printed}");
+        assert!(
+            !printed.contains("s1") && !printed.contains("s3"),
+            "{printed}"
+        );
         assert!(auth.add_keys_from_env("nosecret").is_err());
     }
 

@@ -18,14 +18,14 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use auth::{API_KEYS_ENV, ApiKeySettings, AuthSettings};
 pub use blob_store::{
     Addressing, BlobStoreKind, BlobStoreSettings, MAX_PRESIGNED_URL_TTL_SECS, S3Settings,
 };
-pub use auth::{API_KEYS_ENV, ApiKeySettings, AuthSettings};
 pub use cover::CoverSettings;
 pub use inpaint::InpaintSettings;
-pub use state::StateSettings;
 pub use secret::Secret;
+pub use state::StateSettings;
 pub use style_models::{PixelRange, StyleModelSettings, TensorLayout};
 pub use super_resolution::{SUPER_RESOLUTION_MODELS, SuperResolutionSettings};
 

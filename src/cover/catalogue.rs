@@ -85,9 +85,8 @@ impl OptionCatalogue {
     }
 
     fn parse(text: &str, origin: &str) -> Result<Self> {
-        let catalogue: OptionCatalogue = serde_json::from_str(text).map_err(|e| {
-            Error::invalid("cover.options_file", format!("{origin}: {e}"))
-        })?;
+        let catalogue: OptionCatalogue = serde_json::from_str(text)
+            .map_err(|e| Error::invalid("cover.options_file", format!("{origin}: {e}")))?;
         for name in GROUPS {
             let group = catalogue.group(name).ok_or_else(|| {
                 Error::invalid(

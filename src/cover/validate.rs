@@ -141,7 +141,10 @@ mod tests {
         a.breast_size.clear();
         assert_eq!(
             message(&a),
-            ("breastSize".into(), "breastSize is required for female".into())
+            (
+                "breastSize".into(),
+                "breastSize is required for female".into()
+            )
         );
         let mut a = seed_example();
         a.butt_size.clear();
@@ -163,7 +166,10 @@ mod tests {
         a.hair_style = "Ponytail".into();
         let (field, text) = message(&a);
         assert_eq!(field, "hairStyle");
-        assert!(text.contains("\"Ponytail\"") && text.contains("for male"), "{text}");
+        assert!(
+            text.contains("\"Ponytail\"") && text.contains("for male"),
+            "{text}"
+        );
         assert!(text.contains("Buzz") && !text.contains("Bob"), "{text}");
     }
 

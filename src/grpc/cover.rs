@@ -48,7 +48,12 @@ fn catalogue_to_proto(catalogue: &OptionCatalogue) -> pb::ListCoverOptionsRespon
                     .map(|option| pb::CoverOption {
                         code: option.code.clone(),
                         label: option.label.clone(),
-                        genders: option.genders.iter().copied().map(gender_to_proto).collect(),
+                        genders: option
+                            .genders
+                            .iter()
+                            .copied()
+                            .map(gender_to_proto)
+                            .collect(),
                     })
                     .collect(),
             })

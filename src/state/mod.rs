@@ -55,8 +55,7 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
 
     /// Records the nonce of a signed request; false when the same key already used it and the
     /// record has not expired (a replay).
-    async fn claim_nonce(&self, key_id: &str, nonce: &str, expires_at: SystemTime)
-    -> Result<bool>;
+    async fn claim_nonce(&self, key_id: &str, nonce: &str, expires_at: SystemTime) -> Result<bool>;
 
     /// Deletes every expired row.
     async fn sweep(&self) -> Result<SweepReport>;

@@ -66,7 +66,8 @@ impl SqlStateStore {
         sqlx::any::install_default_drivers();
         let (url, backend) = if settings.url.is_empty() {
             (sqlite_url(&settings.data_dir)?, "sqlite")
-        } else if settings.url.starts_with("postgres://") || settings.url.starts_with("postgresql://")
+        } else if settings.url.starts_with("postgres://")
+            || settings.url.starts_with("postgresql://")
         {
             (settings.url.clone(), "postgres")
         } else if settings.url.starts_with("sqlite:") {
@@ -249,12 +250,7 @@ impl StateStore for SqlStateStore {
         row.as_ref().map(reference_from_row).transpose()
     }
 
-    async fn claim_nonce(
-        &self,
-        key_id: &str,
-        nonce: &str,
-        expires_at: SystemTime,
-    ) -> Result<bool> {
+    async fn claim_nonce(&self, key_id: &str, nonce: &str, expires_at: SystemTime) -> Result<bool> {
         // One statement, so two replicas racing on the same nonce cannot both win: the
         // primary key lets one insert, and an expired leftover is taken over in place.
         let done = sqlx::query(

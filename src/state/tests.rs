@@ -21,7 +21,10 @@ struct Backend {
 
 enum Cleanup {
     Dir(#[allow(dead_code)] tempfile::TempDir),
-    Schema { admin: sqlx::AnyPool, schema: String },
+    Schema {
+        admin: sqlx::AnyPool,
+        schema: String,
+    },
 }
 
 impl Backend {
@@ -127,7 +130,11 @@ async fn a_cover_is_found_by_its_owner_until_it_expires() {
         let record = cover("c1", "ak_a", &b.clock, ttl);
         b.store.insert_cover(&record).await.unwrap();
         assert_eq!(b.store.cover("ak_a", "c1").await.unwrap(), Some(record));
-        assert_eq!(b.store.cover("ak_b", "c1").await.unwrap(), None, "another tenant");
+        assert_eq!(
+            b.store.cover("ak_b", "c1").await.unwrap(),
+            None,
+            "another tenant"
+        );
 
         assert!(
             b.store
@@ -188,8 +195,14 @@ async fn a_nonce_is_claimed_once_per_key_until_it_expires() {
     on_each_backend(|b| async move {
         let until = b.clock.now() + Duration::from_secs(300);
         assert!(b.store.claim_nonce("ak_a", "n1", until).await.unwrap());
-        assert!(!b.store.claim_nonce("ak_a", "n1", until).await.unwrap(), "replay");
-        assert!(b.store.claim_nonce("ak_b", "n1", until).await.unwrap(), "other key");
+        assert!(
+            !b.store.claim_nonce("ak_a", "n1", until).await.unwrap(),
+            "replay"
+        );
+        assert!(
+            b.store.claim_nonce("ak_b", "n1", until).await.unwrap(),
+            "other key"
+        );
         b.clock.advance(Duration::from_secs(300));
         let later = b.clock.now() + Duration::from_secs(300);
         assert!(
