@@ -1,7 +1,9 @@
 //! imgforge: a self-hostable gRPC image-processing service with a REST bridge.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cover;
 pub mod domain;
 pub mod engine;
 pub mod error;
@@ -14,6 +16,7 @@ pub mod proto;
 pub mod providers;
 pub mod redact;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 #[cfg(test)]

@@ -19,7 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::policy::{self, StartPolicy};
+use crate::auth::{Admission, Authenticator, Grpc, SignatureLayer};
 use crate::config::Settings;
+use crate::cover::{Covers, OptionCatalogue, ReferenceImages};
 use crate::engine::Engine;
 use crate::grpc::{self, Apis};
 use crate::proto::FILE_DESCRIPTOR_SET;
@@ -28,6 +31,7 @@ use crate::proto::v1::cover_service_server::CoverServiceServer;
 use crate::proto::v1::editing_service_server::EditingServiceServer;
 use crate::proto::v1::portrait_service_server::PortraitServiceServer;
 use crate::proto::v1::utility_service_server::UtilityServiceServer;
+use crate::state::{Clock, SystemClock};
 
 /// A started server: its bound addresses and the handle to stop it.
 pub struct RunningServer {
@@ -76,7 +80,17 @@ impl RunningServer {
 }
 
 /// Binds both listeners and starts serving; port 0 picks free ports (see the returned addresses).
-pub async fn start(mut settings: Settings) -> anyhow::Result<RunningServer> {
+pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
+    start_with_clock(settings, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with the clock the state store and the signature checks read (tests move it).
+pub async fn start_with_clock(
+    mut settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<RunningServer> {
+    // Before binding: a server that must not run anonymously never opens a port.
+    let start_policy = policy::decide(&settings)?;
     let shutdown = CancellationToken::new();
     let limits = listener::ConnectionLimits {
         max_connections: listener::fit_to_open_files(settings.server.max_connections, 2),
@@ -100,19 +114,43 @@ pub async fn start(mut settings: Settings) -> anyhow::Result<RunningServer> {
         Duration::from_secs(settings.blob_store.sweep_interval_secs),
         shutdown.clone(),
     );
+    let state = crate::state::open(&settings.state, clock)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    crate::state::sweeper::spawn(
+        state.clone(),
+        Duration::from_secs(settings.state.sweep_interval_secs),
+        shutdown.clone(),
+    );
+    let admission = match start_policy {
+        StartPolicy::Signed => {
+            Admission::Signed(Arc::new(Authenticator::new(&settings.auth, state.clone())))
+        }
+        StartPolicy::AnonymousLoopback | StartPolicy::AnonymousAllowed => Admission::Anonymous,
+    };
+    policy::log(start_policy, settings.auth.keys.len());
+    let covers = Covers {
+        catalogue: Arc::new(OptionCatalogue::load(&settings.cover.options_file)?),
+        references: ReferenceImages::new(engine.clone(), state.clone()),
+    };
 
     let grpc_task = tokio::spawn(serve_grpc(
         grpc_listener,
-        engine.clone(),
+        Apis {
+            engine: engine.clone(),
+            covers: covers.clone(),
+        },
+        admission.clone(),
         settings.clone(),
         limits,
         shutdown.clone(),
     ));
     let body_timeout = Duration::from_secs(settings.server.body_read_timeout_secs);
-    let router =
-        crate::http::router(engine, &settings, shutdown.clone()).layer(axum::middleware::from_fn(
-            move |request, next| bridge::body_deadline(body_timeout, request, next),
-        ));
+    let router = crate::http::router(engine, covers, admission, &settings, shutdown.clone()).layer(
+        axum::middleware::from_fn(move |request, next| {
+            bridge::body_deadline(body_timeout, request, next)
+        }),
+    );
     let http_shutdown = shutdown.clone();
     let server_settings = settings.server.clone();
     let http_task = tokio::spawn(async move {
@@ -135,17 +173,21 @@ pub async fn start(mut settings: Settings) -> anyhow::Result<RunningServer> {
     })
 }
 
+/// gRPC services whose calls must be signed.
+pub const SIGNED_SERVICES: [&str; 2] = ["imgforge.v1.CoverService", "imgforge.v1.PortraitService"];
+
 async fn serve_grpc(
     listener: TcpListener,
-    engine: Arc<Engine>,
+    apis: Apis,
+    admission: Admission,
     settings: Settings,
     limits: listener::ConnectionLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let health = grpc::Health::new(health_reporter);
-    health.report(&engine).await;
-    let follower = tokio::spawn(health.clone().follow(engine.clone()));
+    health.report(&apis.engine).await;
+    let follower = tokio::spawn(health.clone().follow(apis.engine.clone()));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -157,7 +199,13 @@ async fn serve_grpc(
         .build_v1alpha()?;
 
     let max = settings.server.max_message_bytes;
-    let apis = Apis { engine };
+    let signatures = SignatureLayer::new(
+        admission,
+        Grpc {
+            max_message_bytes: max,
+            services: SIGNED_SERVICES.to_vec(),
+        },
+    );
     let server = &settings.server;
     let http2 = &server.http2;
     let body_timeout = Duration::from_secs(server.body_read_timeout_secs);
@@ -175,6 +223,8 @@ async fn serve_grpc(
                     with_body_deadline(request, body_timeout)
                 }),
         )
+        // Inside tracing (refusals are traced) and before any service decodes a message.
+        .layer(signatures)
         // Innermost, so it sees tonic's own answers before tracing records them.
         .layer(grpc::RequestStatusLayer)
         .add_service(health_service)

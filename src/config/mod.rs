@@ -2,11 +2,14 @@
 //! CLI flags, each layer overriding the one before.
 
 pub mod aliyun_vision;
+mod auth;
 mod blob_store;
+mod cover;
 pub mod dashscope;
 mod inpaint;
 mod resilience;
 mod secret;
+mod state;
 mod style_models;
 mod super_resolution;
 
@@ -18,12 +21,15 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use auth::{API_KEYS_ENV, ApiKeySettings, AuthSettings};
 pub use blob_store::{
     Addressing, BlobStoreKind, BlobStoreSettings, MAX_PRESIGNED_URL_TTL_SECS, S3Settings,
 };
+pub use cover::CoverSettings;
 pub use inpaint::InpaintSettings;
 pub use resilience::ResilienceSettings;
 pub use secret::Secret;
+pub use state::StateSettings;
 pub use style_models::{PixelRange, StyleModelSettings, TensorLayout};
 pub use super_resolution::{SUPER_RESOLUTION_MODELS, SuperResolutionSettings};
 
@@ -45,6 +51,14 @@ pub struct Settings {
     /// Local watermark removal and expand.
     #[serde(default)]
     pub inpaint: InpaintSettings,
+    /// Covers, reference images, nonces: SQLite by default, PostgreSQL when scaled out.
+    #[serde(default)]
+    pub state: StateSettings,
+    /// API keys and request signing of `/v1/*` and the Cover and Portrait services.
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub cover: CoverSettings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -229,7 +243,10 @@ impl Settings {
         figment = figment
             .merge(Env::prefixed("IMGFORGE__").split("__"))
             .merge(Serialized::defaults(cli));
-        let settings: Settings = figment.extract()?;
+        let mut settings: Settings = figment.extract()?;
+        if let Ok(keys) = std::env::var(API_KEYS_ENV) {
+            settings.auth.add_keys_from_env(&keys)?;
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -295,6 +312,8 @@ impl Settings {
             );
         }
         self.blob_store.validate()?;
+        self.state.validate()?;
+        self.auth.validate()?;
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;
         Ok(())

@@ -179,6 +179,7 @@ fn statuses(engine: &Engine) -> Vec<(&'static str, ServingStatus)> {
 /// Shared by the services: the engine plus per-service construction.
 pub struct Apis {
     pub engine: Arc<Engine>,
+    pub covers: crate::cover::Covers,
 }
 
 impl Apis {
@@ -200,6 +201,7 @@ impl Apis {
     pub fn cover(&self) -> CoverApi {
         CoverApi {
             engine: self.engine.clone(),
+            covers: self.covers.clone(),
         }
     }
     pub fn portrait(&self) -> PortraitApi {

@@ -1,6 +1,7 @@
 //! The REST bridge: one handler per documented path, replying in each seed's JSON. Handlers
 //! call the engine directly, never loop back over gRPC.
 
+mod agent;
 mod blobs;
 mod character;
 mod editing;
@@ -21,7 +22,9 @@ use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{Admission, Rest, SignatureLayer};
 use crate::config::Settings;
+use crate::cover::Covers;
 use crate::engine::Engine;
 
 pub use envelope::{ApiError, Envelope};
@@ -29,16 +32,34 @@ pub use envelope::{ApiError, Envelope};
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub covers: Covers,
     pub max_body_bytes: usize,
 }
 
+/// REST paths that need a signed request (docs/signing.md).
+pub const SIGNED_PREFIXES: [&str; 1] = ["/v1/"];
+
 /// The bridge's routes. `shutdown` turns `/healthz` to 503 as soon as the server starts to
-/// drain.
-pub fn router(engine: Arc<Engine>, settings: &Settings, shutdown: CancellationToken) -> Router {
+/// drain; `admission` decides how `/v1/*` callers are identified.
+pub fn router(
+    engine: Arc<Engine>,
+    covers: Covers,
+    admission: Admission,
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> Router {
     let state = AppState {
         engine,
+        covers,
         max_body_bytes: settings.server.max_body_bytes,
     };
+    let signatures = SignatureLayer::new(
+        admission,
+        Rest {
+            max_body_bytes: settings.server.max_body_bytes,
+            prefixes: SIGNED_PREFIXES.to_vec(),
+        },
+    );
     Router::new()
         .route("/utils/photo_resize_url", post(utils::photo_resize_url))
         .route("/utils/photo_resize", post(utils::photo_resize))
@@ -51,8 +72,8 @@ pub fn router(engine: Arc<Engine>, settings: &Settings, shutdown: CancellationTo
         .route("/remove_watermark", post(editing::remove_watermark))
         .route("/create-character", post(character::create_character))
         .route("/v1/agent/cover", post(pending::agent_cover))
-        .route("/v1/config/options", post(pending::config_options))
-        .route("/v1/agent/ref-image", post(pending::agent_ref_image))
+        .route("/v1/config/options", post(agent::config_options))
+        .route("/v1/agent/ref-image", post(agent::agent_ref_image))
         .route("/cloud/upload_file", post(pending::upload_file))
         .route(
             "/cloud/aigc_user_model_create",
@@ -67,6 +88,9 @@ pub fn router(engine: Arc<Engine>, settings: &Settings, shutdown: CancellationTo
         .route("/blobs/{*key}", get(blobs::get_blob))
         .route("/healthz", get(move || healthz(shutdown.clone())))
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
+        // Inside tracing and the request timeout, so refusals are traced and a slow signed
+        // body cannot outlast the deadline.
+        .layer(signatures)
         .layer(
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http())

@@ -23,6 +23,7 @@ pub struct TestServer {
     pub http_base: String,
     pub http: reqwest::Client,
     _blob_dir: tempfile::TempDir,
+    _state_dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -39,6 +40,9 @@ impl TestServer {
         settings.server.http_addr = "127.0.0.1:0".parse().unwrap();
         settings.server.shutdown_grace_secs = 5;
         settings.blob_store = BlobStoreSettings::local(blob_dir.path());
+        // Its own folder: the blob sweeper owns everything under the blob directory.
+        let state_dir = tempfile::tempdir().expect("temp dir");
+        settings.state.data_dir = state_dir.path().to_path_buf();
         configure(&mut settings);
         let server = imgforge::server::start(settings)
             .await
@@ -49,6 +53,7 @@ impl TestServer {
             server: Some(server),
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             _blob_dir: blob_dir,
+            _state_dir: state_dir,
         }
     }
 
