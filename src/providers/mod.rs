@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod aliyun_vision;
+pub mod comfyui;
 mod context;
 pub mod dashscope;
 pub mod local;
