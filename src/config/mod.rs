@@ -170,6 +170,12 @@ pub struct ProviderSettings {
     pub dashscope: crate::providers::dashscope::DashScopeSettings,
     #[serde(default)]
     pub aliyun_vision: crate::providers::aliyun_vision::AliyunVisionSettings,
+    /// A self-hosted ComfyUI generation backend; absent unless configured.
+    #[serde(default)]
+    pub comfyui: Option<crate::providers::comfyui::ComfyUiSettings>,
+    /// An OpenAI-compatible images API generation backend; absent unless configured.
+    #[serde(default)]
+    pub openai_images: Option<crate::providers::openai_images::OpenAiImagesSettings>,
 }
 
 impl ProviderSettings {
@@ -293,6 +299,12 @@ impl Settings {
         self.blob_store.validate()?;
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;
+        if let Some(comfyui) = &self.providers.comfyui {
+            comfyui.validate()?;
+        }
+        if let Some(openai_images) = &self.providers.openai_images {
+            openai_images.validate()?;
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod comfyui;
 mod context;
 pub mod dashscope;
 pub mod local;
+pub mod openai_images;
 pub mod registry;
 pub mod remote;
 pub mod resilience;
