@@ -206,6 +206,7 @@ mod tests {
         assert!(e.message.contains("node 3 (KSampler)"), "{}", e.message);
         let other = ExecutionError {
             exception_type: "ValueError".into(),
+            exception_message: "bad value".into(),
             ..oom
         };
         assert_eq!(execution_error("p", &other).code, ErrorCode::Internal);
