@@ -199,7 +199,7 @@ async fn serve(listener: tokio::net::TcpListener, app: Router, mut dead: watch::
                 Ok((stream, _)) => stream,
                 Err(_) => continue,
             },
-            _ = dead.wait_for(|d| *d) => return,
+            _ = died(&mut dead) => return,
         };
         let service = service.clone();
         let mut dead = dead.clone();
@@ -208,13 +208,18 @@ async fn serve(listener: tokio::net::TcpListener, app: Router, mut dead: watch::
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::select! {
                 _ = connection => {}
-                _ = dead.wait_for(|d| *d) => {}
+                _ = died(&mut dead) => {}
             }
         });
     }
 }
 
 type St = State<Arc<Shared>>;
+
+/// Resolves once the server is dead (the watch guard is not held across awaits).
+async fn died(dead: &mut watch::Receiver<bool>) {
+    let _ = dead.wait_for(|d| *d).await;
+}
 
 async fn submit(State(shared): St, body: Bytes) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
@@ -561,7 +566,7 @@ async fn session(shared: Arc<Shared>, client_id: String, mut socket: WebSocket) 
                 Some(Ok(_)) => {}
                 None | Some(Err(_)) => break,
             },
-            _ = dead.wait_for(|d| *d) => break,
+            _ = died(&mut dead) => break,
         }
     }
     shared.inner.lock().unwrap().sockets.remove(&client_id);

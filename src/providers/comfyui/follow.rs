@@ -254,7 +254,9 @@ impl<'a> Follower<'a> {
             Ok(queue) => {
                 if let Some(position) = queue.position(&self.prompt_id) {
                     self.queued(Some(position));
-                } else if self.last_queued.is_none() && !queue.is_running(&self.prompt_id) {
+                } else if self.last_queued.is_none() {
+                    // Already running (or not listed yet): the caller still sees it queued
+                    // once, so every stream reads queued → running.
                     self.queued(None);
                 }
             }
