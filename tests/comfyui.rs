@@ -83,11 +83,18 @@ async fn a_run_reports_queue_monotonic_progress_previews_and_returns_its_images(
         assert_eq!((image.width, image.height), (512, 384));
     }
     let events = seen.lock().unwrap().clone();
-    assert!(matches!(events[0], Progress::Queued { .. }), "{:?}", events[0]);
+    assert!(
+        matches!(events[0], Progress::Queued { .. }),
+        "{:?}",
+        events[0]
+    );
     let percents = percents(&events);
     assert_monotonic(&percents);
     assert_eq!(percents.last().copied(), Some(100.0));
-    assert!(percents.iter().any(|p| *p > 0.0 && *p < 100.0), "{percents:?}");
+    assert!(
+        percents.iter().any(|p| *p > 0.0 && *p < 100.0),
+        "{percents:?}"
+    );
     let previews: Vec<_> = events
         .iter()
         .filter_map(|p| match p {
@@ -96,18 +103,32 @@ async fn a_run_reports_queue_monotonic_progress_previews_and_returns_its_images(
         })
         .collect();
     assert_eq!(previews.len(), 3);
-    assert!(previews.iter().all(|p| p.format == ImageFormat::Jpeg && p.width == 32));
-    assert!(events.iter().any(|p| matches!(p, Progress::Running { stage, .. } if stage == "sampling")));
+    assert!(
+        previews
+            .iter()
+            .all(|p| p.format == ImageFormat::Jpeg && p.width == 32)
+    );
+    assert!(
+        events
+            .iter()
+            .any(|p| matches!(p, Progress::Running { stage, .. } if stage == "sampling"))
+    );
 
     let submitted = emulator.submitted();
     assert_eq!(submitted.len(), 1);
     let graph = &submitted[0].graph;
-    assert_eq!(graph["6"]["inputs"]["text"], "a lighthouse at dusk, \"oil\" painting");
+    assert_eq!(
+        graph["6"]["inputs"]["text"],
+        "a lighthouse at dusk, \"oil\" painting"
+    );
     assert_eq!(graph["7"]["inputs"]["text"], "blurry");
     assert_eq!(graph["3"]["inputs"]["seed"], 1234);
     assert_eq!(graph["5"]["inputs"]["batch_size"], 2);
     assert_ne!(submitted[0].client_id, submitted[0].prompt_id);
-    assert!(emulator.cancels().is_empty(), "a finished run is not cancelled");
+    assert!(
+        emulator.cancels().is_empty(),
+        "a finished run is not cancelled"
+    );
 }
 
 #[tokio::test]
@@ -180,8 +201,14 @@ async fn an_execution_error_names_the_node_and_out_of_memory_is_retryable() {
         .generate(job(1), &ProgressSink::none())
         .await
         .unwrap_err();
-    assert_eq!((err.code, err.retryable), (ErrorCode::ResourceExhausted, true));
-    assert!(emulator.cancels().is_empty(), "a failed run needs no cancel");
+    assert_eq!(
+        (err.code, err.retryable),
+        (ErrorCode::ResourceExhausted, true)
+    );
+    assert!(
+        emulator.cancels().is_empty(),
+        "a failed run needs no cancel"
+    );
 }
 
 #[tokio::test]
@@ -204,7 +231,10 @@ async fn a_refused_workflow_is_a_configuration_error() {
         .generate(job(1), &ProgressSink::none())
         .await
         .unwrap_err();
-    assert_eq!((err.code, err.retryable), (ErrorCode::FailedPrecondition, false));
+    assert_eq!(
+        (err.code, err.retryable),
+        (ErrorCode::FailedPrecondition, false)
+    );
     assert!(err.message.contains("Value not in list"), "{}", err.message);
 }
 
@@ -243,8 +273,14 @@ async fn without_the_jobs_api_a_dropped_run_is_interrupted_and_dequeued() {
     emulator.wait_for_cancel(Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let cancels = emulator.cancels();
-    assert!(cancels.contains(&Cancel::Interrupt(Some(prompt_id.clone()))), "{cancels:?}");
-    assert!(cancels.contains(&Cancel::QueueDelete(vec![prompt_id])), "{cancels:?}");
+    assert!(
+        cancels.contains(&Cancel::Interrupt(Some(prompt_id.clone()))),
+        "{cancels:?}"
+    );
+    assert!(
+        cancels.contains(&Cancel::QueueDelete(vec![prompt_id])),
+        "{cancels:?}"
+    );
 }
 
 #[tokio::test]

@@ -71,7 +71,11 @@ async fn a_streamed_generation_sends_partial_images_as_previews_then_the_result(
     // 1024x1536, the configured size nearest 768x1152, at the emulator's 1/16 scale.
     assert_eq!((image.width, image.height), (64, 96));
     assert_eq!(previews(&seen), 2);
-    assert!(generated.notes.iter().any(|n| n.contains("1024x1536")), "{:?}", generated.notes);
+    assert!(
+        generated.notes.iter().any(|n| n.contains("1024x1536")),
+        "{:?}",
+        generated.notes
+    );
 
     let request = &emulator.requests()[0];
     assert_eq!(request.path, "/v1/images/generations");
@@ -114,7 +118,10 @@ async fn a_server_that_does_not_stream_answers_with_json() {
     .generate(job(1), &ProgressSink::none())
     .await
     .expect("links are fetched");
-    assert_eq!((generated.images[0].width, generated.images[0].height), (64, 96));
+    assert_eq!(
+        (generated.images[0].width, generated.images[0].height),
+        (64, 96)
+    );
     assert!(!emulator.requests()[1].fields.contains_key("stream"));
 }
 
@@ -147,7 +154,10 @@ async fn a_reference_image_goes_to_edits_as_multipart() {
     assert_eq!(request.fields["prompt"], "a paper boat on a pond");
 }
 
-async fn failure(script: Script, settings_of: impl Fn(&OpenAiImagesEmulator) -> OpenAiImagesSettings) -> imgforge::error::Error {
+async fn failure(
+    script: Script,
+    settings_of: impl Fn(&OpenAiImagesEmulator) -> OpenAiImagesSettings,
+) -> imgforge::error::Error {
     let emulator = OpenAiImagesEmulator::start().await;
     emulator.script(script);
     client(&settings_of(&emulator))
@@ -159,14 +169,20 @@ async fn failure(script: Script, settings_of: impl Fn(&OpenAiImagesEmulator) -> 
 #[tokio::test]
 async fn moderation_blocked_is_content_rejected_and_not_retried() {
     let err = failure(Script::Moderation, settings).await;
-    assert_eq!((err.code, err.retryable), (ErrorCode::ContentRejected, false));
+    assert_eq!(
+        (err.code, err.retryable),
+        (ErrorCode::ContentRejected, false)
+    );
     assert_eq!(err.provider.as_deref(), Some("openai-images"));
 }
 
 #[tokio::test]
 async fn a_rate_limit_is_retryable_backpressure_with_its_wait() {
     let err = failure(Script::RateLimited, settings).await;
-    assert_eq!((err.code, err.retryable), (ErrorCode::ResourceExhausted, true));
+    assert_eq!(
+        (err.code, err.retryable),
+        (ErrorCode::ResourceExhausted, true)
+    );
     assert_eq!(err.retry_after, Some(Duration::from_secs(2)));
 }
 
@@ -174,7 +190,12 @@ async fn a_rate_limit_is_retryable_backpressure_with_its_wait() {
 async fn server_errors_bad_json_and_broken_streams_are_retryable_unavailability() {
     for script in [Script::ServerError, Script::BadJson, Script::StreamError] {
         let err = failure(script.clone(), settings).await;
-        assert_eq!((err.code, err.retryable), (ErrorCode::Unavailable, true), "{script:?}: {}", err.message);
+        assert_eq!(
+            (err.code, err.retryable),
+            (ErrorCode::Unavailable, true),
+            "{script:?}: {}",
+            err.message
+        );
     }
 }
 
@@ -185,15 +206,24 @@ async fn a_wrong_key_is_a_configuration_error() {
         ..settings(e)
     })
     .await;
-    assert_eq!((err.code, err.retryable), (ErrorCode::FailedPrecondition, false));
-    assert!(err.message.contains("providers.openai_images.api_key"), "{}", err.message);
+    assert_eq!(
+        (err.code, err.retryable),
+        (ErrorCode::FailedPrecondition, false)
+    );
+    assert!(
+        err.message.contains("providers.openai_images.api_key"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
 async fn a_server_slower_than_the_job_deadline_times_out() {
-    let err = failure(Script::Slow(Duration::from_secs(5)), |e| OpenAiImagesSettings {
-        job_timeout_secs: 1,
-        ..settings(e)
+    let err = failure(Script::Slow(Duration::from_secs(5)), |e| {
+        OpenAiImagesSettings {
+            job_timeout_secs: 1,
+            ..settings(e)
+        }
     })
     .await;
     assert_eq!(err.code, ErrorCode::DeadlineExceeded);

@@ -7,7 +7,7 @@ pub mod params;
 pub mod progress;
 pub mod task;
 
-pub use generation::{GenerationJob, Generated};
+pub use generation::{Generated, GenerationJob};
 pub use image::{EncodedImage, ImageFormat, ImageLimits, ImageSource, SourceImage};
 pub use operation::Operation;
 pub use progress::{Progress, ProgressSink};

@@ -33,7 +33,10 @@ pub enum RunScript {
     /// Runs `steps` sampler steps, one preview frame after each of the first `previews`.
     Succeed { steps: u32, previews: u32 },
     /// `execution_error` from the sampler after `at_step` steps.
-    Fail { at_step: u32, exception_type: String },
+    Fail {
+        at_step: u32,
+        exception_type: String,
+    },
     /// Interrupted at the server (an operator) after `at_step` steps.
     Interrupted { at_step: u32 },
     /// Samples for ever, until cancelled.
@@ -261,7 +264,13 @@ async fn submit(State(shared): St, body: Bytes) -> Response {
     });
     inner.pending.push((number, prompt_id.clone()));
     drop(inner);
-    tokio::spawn(run(shared.clone(), prompt_id.clone(), client_id, graph, script));
+    tokio::spawn(run(
+        shared.clone(),
+        prompt_id.clone(),
+        client_id,
+        graph,
+        script,
+    ));
     axum::Json(json!({"prompt_id": prompt_id, "number": number, "node_errors": {}})).into_response()
 }
 
@@ -304,7 +313,13 @@ fn broadcast_status(shared: &Shared) {
     }
 }
 
-async fn run(shared: Arc<Shared>, prompt_id: String, client_id: String, graph: Map<String, Value>, script: RunScript) {
+async fn run(
+    shared: Arc<Shared>,
+    prompt_id: String,
+    client_id: String,
+    graph: Map<String, Value>,
+    script: RunScript,
+) {
     let delay = shared.inner.lock().unwrap().step_delay;
     // One run at a time, like ComfyUI's single worker.
     loop {
@@ -314,7 +329,12 @@ async fn run(shared: Arc<Shared>, prompt_id: String, client_id: String, graph: M
                 inner.pending.retain(|(_, id)| *id != prompt_id);
                 return;
             }
-            if inner.running.is_none() && inner.pending.first().is_some_and(|(_, id)| *id == prompt_id) {
+            if inner.running.is_none()
+                && inner
+                    .pending
+                    .first()
+                    .is_some_and(|(_, id)| *id == prompt_id)
+            {
                 let entry = inner.pending.remove(0);
                 inner.running = Some(entry);
                 break;
@@ -325,10 +345,30 @@ async fn run(shared: Arc<Shared>, prompt_id: String, client_id: String, graph: M
     broadcast_status(&shared);
     let pid = prompt_id.as_str();
     let id = json!(pid);
-    send(&shared, &client_id, "execution_start", json!({"prompt_id": id, "timestamp": 0}));
-    send(&shared, &client_id, "execution_cached", json!({"nodes": ["4", "6", "7"], "prompt_id": id}));
-    send(&shared, &client_id, "executing", json!({"node": "5", "display_node": "5", "prompt_id": id}));
-    send(&shared, &client_id, "executing", json!({"node": "3", "display_node": "3", "prompt_id": id}));
+    send(
+        &shared,
+        &client_id,
+        "execution_start",
+        json!({"prompt_id": id, "timestamp": 0}),
+    );
+    send(
+        &shared,
+        &client_id,
+        "execution_cached",
+        json!({"nodes": ["4", "6", "7"], "prompt_id": id}),
+    );
+    send(
+        &shared,
+        &client_id,
+        "executing",
+        json!({"node": "5", "display_node": "5", "prompt_id": id}),
+    );
+    send(
+        &shared,
+        &client_id,
+        "executing",
+        json!({"node": "3", "display_node": "3", "prompt_id": id}),
+    );
     let (steps, previews) = match &script {
         RunScript::Succeed { steps, previews } => (*steps, *previews),
         RunScript::Fail { at_step, .. }
@@ -341,12 +381,28 @@ async fn run(shared: Arc<Shared>, prompt_id: String, client_id: String, graph: M
     while step < steps {
         tokio::time::sleep(delay).await;
         if shared.inner.lock().unwrap().cancelled.contains(pid) {
-            finish(&shared, &client_id, pid, "execution_interrupted", json!({"prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": []}));
+            finish(
+                &shared,
+                &client_id,
+                pid,
+                "execution_interrupted",
+                json!({"prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": []}),
+            );
             return;
         }
         step += 1;
-        send(&shared, &client_id, "progress", json!({"value": step, "max": steps.min(1000), "prompt_id": id, "node": "3"}));
-        send(&shared, &client_id, "progress_state", json!({"prompt_id": id, "nodes": {"3": {"value": step, "max": steps.min(1000), "state": "running", "node_id": "3", "prompt_id": id}}}));
+        send(
+            &shared,
+            &client_id,
+            "progress",
+            json!({"value": step, "max": steps.min(1000), "prompt_id": id, "node": "3"}),
+        );
+        send(
+            &shared,
+            &client_id,
+            "progress_state",
+            json!({"prompt_id": id, "nodes": {"3": {"value": step, "max": steps.min(1000), "state": "running", "node_id": "3", "prompt_id": id}}}),
+        );
         if step <= previews {
             send_preview(&shared, &client_id, pid);
         }
@@ -363,7 +419,13 @@ async fn run(shared: Arc<Shared>, prompt_id: String, client_id: String, graph: M
             return;
         }
         RunScript::Interrupted { .. } => {
-            finish(&shared, &client_id, pid, "execution_interrupted", json!({"prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": []}));
+            finish(
+                &shared,
+                &client_id,
+                pid,
+                "execution_interrupted",
+                json!({"prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": []}),
+            );
             return;
         }
         RunScript::DieMidRun { .. } => {
@@ -372,9 +434,24 @@ async fn run(shared: Arc<Shared>, prompt_id: String, client_id: String, graph: M
         }
         RunScript::Succeed { .. } | RunScript::Hang | RunScript::Refuse => {}
     }
-    send(&shared, &client_id, "progress_state", json!({"prompt_id": id, "nodes": {"3": {"value": steps, "max": steps, "state": "finished"}}}));
-    send(&shared, &client_id, "executing", json!({"node": "8", "display_node": "8", "prompt_id": id}));
-    send(&shared, &client_id, "executing", json!({"node": "9", "display_node": "9", "prompt_id": id}));
+    send(
+        &shared,
+        &client_id,
+        "progress_state",
+        json!({"prompt_id": id, "nodes": {"3": {"value": steps, "max": steps, "state": "finished"}}}),
+    );
+    send(
+        &shared,
+        &client_id,
+        "executing",
+        json!({"node": "8", "display_node": "8", "prompt_id": id}),
+    );
+    send(
+        &shared,
+        &client_id,
+        "executing",
+        json!({"node": "9", "display_node": "9", "prompt_id": id}),
+    );
     let (width, height, batch) = latent_size(&graph);
     let images: Vec<Value> = (0..batch)
         .map(|i| json!({"filename": format!("imgforge_{pid}_{i:05}_.png"), "subfolder": "", "type": "output"}))
@@ -382,11 +459,24 @@ async fn run(shared: Arc<Shared>, prompt_id: String, client_id: String, graph: M
     {
         let mut inner = shared.inner.lock().unwrap();
         for image in &images {
-            inner.outputs.insert(image["filename"].as_str().unwrap().to_owned(), (width, height));
+            inner.outputs.insert(
+                image["filename"].as_str().unwrap().to_owned(),
+                (width, height),
+            );
         }
     }
-    send(&shared, &client_id, "executed", json!({"node": "9", "display_node": "9", "output": {"images": images}, "prompt_id": id}));
-    send(&shared, &client_id, "execution_success", json!({"prompt_id": id, "timestamp": 0}));
+    send(
+        &shared,
+        &client_id,
+        "executed",
+        json!({"node": "9", "display_node": "9", "output": {"images": images}, "prompt_id": id}),
+    );
+    send(
+        &shared,
+        &client_id,
+        "execution_success",
+        json!({"prompt_id": id, "timestamp": 0}),
+    );
     {
         let mut inner = shared.inner.lock().unwrap();
         inner.history.insert(pid.to_owned(), json!({
@@ -397,7 +487,12 @@ async fn run(shared: Arc<Shared>, prompt_id: String, client_id: String, graph: M
         }));
         inner.running = None;
     }
-    send(&shared, &client_id, "executing", json!({"node": null, "prompt_id": id}));
+    send(
+        &shared,
+        &client_id,
+        "executing",
+        json!({"node": null, "prompt_id": id}),
+    );
     broadcast_status(&shared);
 }
 
@@ -406,22 +501,33 @@ fn finish(shared: &Shared, client_id: &str, prompt_id: &str, event: &str, data: 
     send(shared, client_id, event, data.clone());
     {
         let mut inner = shared.inner.lock().unwrap();
-        inner.history.insert(prompt_id.to_owned(), json!({
-            "prompt": [0, prompt_id, {}, {}, []],
-            "outputs": {},
-            "status": {"status_str": "error", "completed": false, "messages": [[event, data]]},
-            "meta": {}
-        }));
+        inner.history.insert(
+            prompt_id.to_owned(),
+            json!({
+                "prompt": [0, prompt_id, {}, {}, []],
+                "outputs": {},
+                "status": {"status_str": "error", "completed": false, "messages": [[event, data]]},
+                "meta": {}
+            }),
+        );
         inner.running = None;
     }
-    send(shared, client_id, "executing", json!({"node": null, "prompt_id": prompt_id}));
+    send(
+        shared,
+        client_id,
+        "executing",
+        json!({"node": null, "prompt_id": prompt_id}),
+    );
 }
 
 fn latent_size(graph: &Map<String, Value>) -> (u32, u32, u32) {
     for node in graph.values() {
         let inputs = &node["inputs"];
         if let (Some(w), Some(h)) = (inputs["width"].as_u64(), inputs["height"].as_u64()) {
-            let batch = inputs["batch_size"].as_u64().or(inputs["amount"].as_u64()).unwrap_or(1);
+            let batch = inputs["batch_size"]
+                .as_u64()
+                .or(inputs["amount"].as_u64())
+                .unwrap_or(1);
             return (w as u32, h as u32, batch.max(1) as u32);
         }
     }
@@ -441,7 +547,11 @@ async fn queue(State(shared): St) -> Response {
 async fn queue_delete(State(shared): St, axum::Json(body): axum::Json<Value>) -> Response {
     let ids: Vec<String> = body["delete"]
         .as_array()
-        .map(|ids| ids.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let mut inner = shared.inner.lock().unwrap();
     for id in &ids {
@@ -475,7 +585,11 @@ async fn job(State(shared): St, Path(id): Path<String>) -> Response {
     } else if inner.running.as_ref().is_some_and(|(_, p)| *p == id) {
         "in_progress"
     } else if let Some(entry) = inner.history.get(&id) {
-        if entry["status"]["status_str"] == "success" { "completed" } else { "failed" }
+        if entry["status"]["status_str"] == "success" {
+            "completed"
+        } else {
+            "failed"
+        }
     } else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -524,11 +638,20 @@ async fn upload(State(shared): St, mut form: Multipart) -> Response {
     if size == 0 {
         return StatusCode::BAD_REQUEST.into_response();
     }
-    shared.inner.lock().unwrap().uploads.push((name.clone(), size));
+    shared
+        .inner
+        .lock()
+        .unwrap()
+        .uploads
+        .push((name.clone(), size));
     axum::Json(json!({"name": name, "subfolder": "", "type": "input"})).into_response()
 }
 
-async fn ws(State(shared): St, Query(query): Query<HashMap<String, String>>, upgrade: WebSocketUpgrade) -> Response {
+async fn ws(
+    State(shared): St,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     if !shared.features.websocket {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -538,7 +661,12 @@ async fn ws(State(shared): St, Query(query): Query<HashMap<String, String>>, upg
 
 async fn session(shared: Arc<Shared>, client_id: String, mut socket: WebSocket) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    shared.inner.lock().unwrap().sockets.insert(client_id.clone(), tx);
+    shared
+        .inner
+        .lock()
+        .unwrap()
+        .sockets
+        .insert(client_id.clone(), tx);
     let hello = json!({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 0}}, "sid": client_id}});
     let _ = socket.send(Message::Text(hello.to_string().into())).await;
     let mut dead = shared.dead.subscribe();
@@ -573,14 +701,18 @@ async fn session(shared: Arc<Shared>, client_id: String, mut socket: WebSocket) 
 }
 
 pub fn png(width: u32, height: u32) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
     let mut out = Cursor::new(Vec::new());
     image.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
 }
 
 pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 64]));
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 8) as u8, (y * 8) as u8, 64])
+    });
     let mut out = Cursor::new(Vec::new());
     image.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
     out.into_inner()

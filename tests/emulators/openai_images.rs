@@ -95,13 +95,32 @@ impl OpenAiImagesEmulator {
 
 async fn generations(State((inner, addr)): St, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_json", "bad body");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_json",
+            "bad body",
+        );
     };
     let fields = body
         .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            )
+        })
         .collect();
-    answer(&inner, addr, &headers, "/v1/images/generations", fields, None, "image_generation").await
+    answer(
+        &inner,
+        addr,
+        &headers,
+        "/v1/images/generations",
+        fields,
+        None,
+        "image_generation",
+    )
+    .await
 }
 
 async fn edits(State((inner, addr)): St, headers: HeaderMap, mut form: Multipart) -> Response {
@@ -116,9 +135,23 @@ async fn edits(State((inner, addr)): St, headers: HeaderMap, mut form: Multipart
         }
     }
     if image.is_none() {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "missing_image", "image is required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "missing_image",
+            "image is required",
+        );
     }
-    answer(&inner, addr, &headers, "/v1/images/edits", fields, image, "image_edit").await
+    answer(
+        &inner,
+        addr,
+        &headers,
+        "/v1/images/edits",
+        fields,
+        image,
+        "image_edit",
+    )
+    .await
 }
 
 async fn answer(
@@ -152,7 +185,12 @@ async fn answer(
         inner.script.clone()
     };
     if authorization.as_deref() != Some(&format!("Bearer {API_KEY}")) {
-        return error(StatusCode::UNAUTHORIZED, "invalid_request_error", "invalid_api_key", "Incorrect API key provided");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided",
+        );
     }
     // Results are small stand-ins of the requested aspect (the real size costs time).
     let (w, h) = (width / 16, height / 16);
@@ -166,12 +204,28 @@ async fn answer(
         Script::Stream { .. } => json_answer(n, w, h, false, addr),
         Script::StreamError => stream_answer(prefix, 1, n, w, h, true),
         Script::RateLimited => {
-            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "requests", "rate_limit_exceeded", "Rate limit reached");
-            response.headers_mut().insert("retry-after", "2".parse().unwrap());
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "requests",
+                "rate_limit_exceeded",
+                "Rate limit reached",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", "2".parse().unwrap());
             response
         }
-        Script::ServerError => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "", "The server had an error"),
-        Script::BadJson => ([("content-type", "application/json")], "{\"created\": 1, \"data\": [").into_response(),
+        Script::ServerError => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "",
+            "The server had an error",
+        ),
+        Script::BadJson => (
+            [("content-type", "application/json")],
+            "{\"created\": 1, \"data\": [",
+        )
+            .into_response(),
         Script::Moderation => error(
             StatusCode::BAD_REQUEST,
             "image_generation_user_error",
@@ -182,8 +236,18 @@ async fn answer(
 }
 
 fn error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
-    let code = if code.is_empty() { Value::Null } else { json!(code) };
-    (status, axum::Json(json!({"error": {"message": message, "type": kind, "param": null, "code": code}}))).into_response()
+    let code = if code.is_empty() {
+        Value::Null
+    } else {
+        json!(code)
+    };
+    (
+        status,
+        axum::Json(
+            json!({"error": {"message": message, "type": kind, "param": null, "code": code}}),
+        ),
+    )
+        .into_response()
 }
 
 fn b64_png(w: u32, h: u32, shade: u8) -> String {
@@ -200,10 +264,18 @@ fn json_answer(n: u32, w: u32, h: u32, links: bool, addr: SocketAddr) -> Respons
             }
         })
         .collect();
-    axum::Json(json!({"created": 1_700_000_000, "data": data, "usage": {"total_tokens": 10}})).into_response()
+    axum::Json(json!({"created": 1_700_000_000, "data": data, "usage": {"total_tokens": 10}}))
+        .into_response()
 }
 
-fn stream_answer(prefix: &'static str, partials: u32, n: u32, w: u32, h: u32, break_off: bool) -> Response {
+fn stream_answer(
+    prefix: &'static str,
+    partials: u32,
+    n: u32,
+    w: u32,
+    h: u32,
+    break_off: bool,
+) -> Response {
     let mut events = Vec::new();
     for i in 0..partials {
         let data = json!({"type": format!("{prefix}.partial_image"), "b64_json": b64_png(w, h, (i * 60) as u8),
@@ -225,7 +297,11 @@ fn stream_answer(prefix: &'static str, partials: u32, n: u32, w: u32, h: u32, br
         tokio::time::sleep(Duration::from_millis(10)).await;
         Ok::<_, std::io::Error>(Bytes::from(event))
     });
-    ([("content-type", "text/event-stream")], Body::from_stream(stream)).into_response()
+    (
+        [("content-type", "text/event-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 async fn file(Path(name): Path<String>) -> Response {
@@ -239,7 +315,8 @@ async fn file(Path(name): Path<String>) -> Response {
 use futures::StreamExt as _;
 
 pub fn png(width: u32, height: u32, shade: u8) -> Vec<u8> {
-    let image = image::RgbImage::from_pixel(width.max(1), height.max(1), image::Rgb([shade, 90, 30]));
+    let image =
+        image::RgbImage::from_pixel(width.max(1), height.max(1), image::Rgb([shade, 90, 30]));
     let mut out = Cursor::new(Vec::new());
     image.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()

@@ -69,7 +69,11 @@ impl Api {
     }
 
     /// Sends `request`; a non-2xx answer becomes the mapped error.
-    async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    async fn send(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
         let response = self
             .call(request)
             .send()
@@ -84,7 +88,11 @@ impl Api {
         Err(http_error(what, status.as_u16(), &body, wait))
     }
 
-    async fn json<T: DeserializeOwned>(&self, what: &str, request: reqwest::RequestBuilder) -> Result<T> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T> {
         let response = self.send(what, request).await?;
         let body = read_capped(response, MAX_JSON_BYTES)
             .await
@@ -128,7 +136,10 @@ impl Api {
             .text("type", "input")
             .text("overwrite", "true");
         let reply: UploadReply = self
-            .json("upload", self.http.post(self.url("/upload/image")).multipart(form))
+            .json(
+                "upload",
+                self.http.post(self.url("/upload/image")).multipart(form),
+            )
             .await?;
         // `LoadImage` takes `subfolder/name` for files outside the input folder's root.
         let _ = reply.kind;
@@ -141,7 +152,11 @@ impl Api {
 
     /// `GET /view`: one result image, bounded by `max_image_bytes`, checked to be an image.
     pub async fn view(&self, file: &FileRef) -> Result<EncodedImage> {
-        let kind = if file.kind.is_empty() { "output" } else { &file.kind };
+        let kind = if file.kind.is_empty() {
+            "output"
+        } else {
+            &file.kind
+        };
         let request = self.http.get(self.url("/view")).query(&[
             ("filename", file.filename.as_str()),
             ("subfolder", file.subfolder.as_str()),
@@ -151,15 +166,16 @@ impl Api {
         let bytes = read_capped(response, self.settings.max_image_bytes)
             .await
             .map_err(|e| e.into_error("view"))?;
-        self.image(bytes.into())
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::Internal,
-                    format!("comfyui result {} is not a usable image: {e}", file.filename),
-                )
-                .with_provider(PROVIDER)
-            })
+        self.image(bytes.into()).await.map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!(
+                    "comfyui result {} is not a usable image: {e}",
+                    file.filename
+                ),
+            )
+            .with_provider(PROVIDER)
+        })
     }
 
     /// Checks `bytes` are an image the service reads (header only) and sizes it.
@@ -247,7 +263,12 @@ impl Api {
                     self.jobs_api.store(JOBS_NO, Ordering::Relaxed);
                 }
                 Ok(r) => {
-                    tracing::warn!(provider = PROVIDER, prompt_id, status = r.status().as_u16(), "comfyui refused to cancel the job");
+                    tracing::warn!(
+                        provider = PROVIDER,
+                        prompt_id,
+                        status = r.status().as_u16(),
+                        "comfyui refused to cancel the job"
+                    );
                     return;
                 }
                 Err(e) => {

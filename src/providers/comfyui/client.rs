@@ -12,7 +12,7 @@ use super::follow::{Follower, select};
 use super::progress::RunProgress;
 use super::socket::EventSocket;
 use super::template::{Fill, Workflow};
-use crate::domain::{GenerationJob, Generated, ImageLimits, ProgressSink};
+use crate::domain::{Generated, GenerationJob, ImageLimits, ProgressSink};
 use crate::error::{Error, ErrorCode, Result};
 
 pub struct ComfyUiClient {
@@ -68,7 +68,9 @@ impl ComfyUiClient {
         let graph = workflow.render(&Fill {
             prompt: &params.prompt,
             negative_prompt: &params.negative_prompt,
-            seed: params.seed.map_or_else(|| u64::from(fastrand::u32(..)), u64::from),
+            seed: params
+                .seed
+                .map_or_else(|| u64::from(fastrand::u32(..)), u64::from),
             width,
             height,
             batch_size: params.n,

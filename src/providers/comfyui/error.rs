@@ -180,8 +180,15 @@ mod tests {
         let body = br#"{"error":{"type":"prompt_outputs_failed_validation","message":"Prompt outputs failed validation"},
             "node_errors":{"4":{"errors":[{"message":"Value not in list","details":"ckpt_name: 'x' not in []"}]}}}"#;
         let e = http_error("submit", 400, body, None);
-        assert_eq!((e.code, e.retryable), (ErrorCode::FailedPrecondition, false));
-        assert!(e.message.contains("node 4: Value not in list"), "{}", e.message);
+        assert_eq!(
+            (e.code, e.retryable),
+            (ErrorCode::FailedPrecondition, false)
+        );
+        assert!(
+            e.message.contains("node 4: Value not in list"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("providers.comfyui.workflow"));
     }
 

@@ -26,7 +26,12 @@ pub struct Follower<'a> {
 }
 
 impl<'a> Follower<'a> {
-    pub fn new(api: &'a Api, prompt_id: String, sink: &'a ProgressSink, progress: RunProgress) -> Self {
+    pub fn new(
+        api: &'a Api,
+        prompt_id: String,
+        sink: &'a ProgressSink,
+        progress: RunProgress,
+    ) -> Self {
         Follower {
             api,
             prompt_id,
@@ -77,48 +82,49 @@ impl<'a> Follower<'a> {
 
     /// Applies one event; true when the run is over.
     async fn on_event(&mut self, event: Event) -> Result<bool> {
-        let ours = |id: &str| id.is_empty() || id == self.prompt_id;
+        if event
+            .prompt_id()
+            .is_some_and(|id| !id.is_empty() && id != self.prompt_id)
+        {
+            return Ok(false);
+        }
         match event {
-            Event::Status => {
-                if !self.started {
-                    self.report_queue().await;
-                }
-            }
-            Event::Start { prompt_id } if ours(&prompt_id) => {
+            Event::Status if !self.started => self.report_queue().await,
+            Event::Status | Event::Other => {}
+            Event::Start { .. } => {
                 self.started = true;
                 self.report_running();
             }
-            Event::Cached { prompt_id, nodes } if ours(&prompt_id) => {
+            Event::Cached { nodes, .. } => {
                 self.started = true;
                 self.progress.cached(nodes.iter().map(String::as_str));
                 self.report_running();
             }
-            Event::Executing { prompt_id, node } if ours(&prompt_id) => match node {
-                Some(node) => {
-                    self.started = true;
-                    self.progress.executing(&node);
-                    self.report_running();
-                }
-                None if self.started => {
-                    self.progress.finish();
-                    self.report_running();
-                    return Ok(true);
-                }
-                None => {}
-            },
+            Event::Executing {
+                node: Some(node), ..
+            } => {
+                self.started = true;
+                self.progress.executing(&node);
+                self.report_running();
+            }
+            Event::Executing { node: None, .. } if self.started => {
+                self.progress.finish();
+                self.report_running();
+                return Ok(true);
+            }
+            Event::Executing { node: None, .. } => {}
             Event::Progress {
-                prompt_id,
-                node,
+                node: Some(node),
                 value,
                 max,
-            } if ours(&prompt_id) => {
-                if let Some(node) = node {
-                    self.started = true;
-                    self.progress.step(&node, value, max);
-                    self.report_running();
-                }
+                ..
+            } => {
+                self.started = true;
+                self.progress.step(&node, value, max);
+                self.report_running();
             }
-            Event::ProgressState { prompt_id, nodes } if ours(&prompt_id) => {
+            Event::Progress { node: None, .. } => {}
+            Event::ProgressState { nodes, .. } => {
                 self.started = true;
                 for (node, state) in &nodes {
                     self.progress
@@ -126,28 +132,23 @@ impl<'a> Follower<'a> {
                 }
                 self.report_running();
             }
-            Event::Executed {
-                prompt_id,
-                node,
-                output,
-            } if ours(&prompt_id) => {
+            Event::Executed { node, output, .. } => {
                 self.progress.executed(&node);
                 self.outputs.extend(output.images);
                 self.report_running();
             }
-            Event::Success { prompt_id } if ours(&prompt_id) => {
+            Event::Success { .. } => {
                 // History is written after this; `executing {node: null}` follows it.
                 self.started = true;
                 self.progress.finish();
                 self.report_running();
             }
-            Event::Error { prompt_id, error } if ours(&prompt_id) => {
+            Event::Error { error, .. } => {
                 return Err(execution_error(&self.prompt_id, &error));
             }
-            Event::Interrupted { prompt_id } if ours(&prompt_id) => {
+            Event::Interrupted { .. } => {
                 return Err(interrupted(&self.prompt_id));
             }
-            _ => {}
         }
         Ok(false)
     }
@@ -157,7 +158,10 @@ impl<'a> Follower<'a> {
         if !self.sink.is_listening()
             || self.previews >= settings.max_preview_frames
             || preview.bytes.len() as u64 > settings.max_preview_bytes
-            || preview.prompt_id.as_deref().is_some_and(|id| id != self.prompt_id)
+            || preview
+                .prompt_id
+                .as_deref()
+                .is_some_and(|id| id != self.prompt_id)
         {
             return;
         }
@@ -181,7 +185,10 @@ impl<'a> Follower<'a> {
                 Ok(None) => failures = 0,
                 Err(e)
                     if e.retryable
-                        && matches!(e.code, ErrorCode::Unavailable | ErrorCode::DeadlineExceeded) =>
+                        && matches!(
+                            e.code,
+                            ErrorCode::Unavailable | ErrorCode::DeadlineExceeded
+                        ) =>
                 {
                     failures += 1;
                     if failures >= self.api.settings().max_poll_failures.max(1) {
@@ -290,7 +297,11 @@ impl<'a> Follower<'a> {
 /// The files to fetch: saved outputs (`type: output`) when there are any, else whatever the
 /// run showed (a workflow ending in `PreviewImage`), without repeats, at most `max`.
 pub fn select(files: Vec<FileRef>, max: u32) -> Vec<FileRef> {
-    let saved: Vec<FileRef> = files.iter().filter(|f| f.kind == "output").cloned().collect();
+    let saved: Vec<FileRef> = files
+        .iter()
+        .filter(|f| f.kind == "output")
+        .cloned()
+        .collect();
     let chosen = if saved.is_empty() { files } else { saved };
     let mut unique: Vec<FileRef> = Vec::new();
     for file in chosen {

@@ -110,11 +110,7 @@ impl RunProgress {
         let percent = if self.finished {
             100.0
         } else {
-            let done: f64 = self
-                .done
-                .iter()
-                .filter_map(|id| self.weights.get(id))
-                .sum();
+            let done: f64 = self.done.iter().filter_map(|id| self.weights.get(id)).sum();
             let running = self.current.as_ref().map_or(0.0, |(id, fraction)| {
                 self.weights.get(id).copied().unwrap_or(0.0) * fraction
             });
@@ -201,7 +197,10 @@ mod tests {
         let mut run = RunProgress::new(&default_graph(), &BTreeMap::new());
         run.cached(["4", "6", "7"]);
         let after_cache = run.percent();
-        assert!((after_cache - 3.0 / 26.0 * 100.0).abs() < 0.01, "{after_cache}");
+        assert!(
+            (after_cache - 3.0 / 26.0 * 100.0).abs() < 0.01,
+            "{after_cache}"
+        );
         run.executing("5");
         run.executing("3");
         assert_eq!(run.stage(), "sampling");

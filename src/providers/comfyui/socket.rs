@@ -53,7 +53,9 @@ impl EventSocket {
             .map_err(|()| Unusable("cannot make a ws url".to_owned()))?;
         let path = format!("{}/ws", url.path().trim_end_matches('/'));
         url.set_path(&path);
-        url.query_pairs_mut().clear().append_pair("clientId", client_id);
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("clientId", client_id);
         let mut request = url
             .as_str()
             .into_client_request()

@@ -52,8 +52,8 @@ impl Workflow {
     /// format (with `nodes` and `links` arrays) is refused with a hint, since ComfyUI's
     /// `/prompt` does not take it.
     pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{origin} is not JSON: {e}"))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{origin} is not JSON: {e}"))?;
         let Value::Object(graph) = value else {
             anyhow::bail!("{origin} must be a JSON object of nodes");
         };
@@ -155,12 +155,8 @@ fn fill_value(value: &mut Value, numbers: &BTreeMap<&str, u64>, texts: &BTreeMap
                 *s = substitute(s, numbers, texts);
             }
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|v| fill_value(v, numbers, texts)),
-        Value::Object(map) => map
-            .values_mut()
-            .for_each(|v| fill_value(v, numbers, texts)),
+        Value::Array(items) => items.iter_mut().for_each(|v| fill_value(v, numbers, texts)),
+        Value::Object(map) => map.values_mut().for_each(|v| fill_value(v, numbers, texts)),
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
@@ -226,7 +222,8 @@ mod tests {
 
     #[test]
     fn a_prompt_holding_a_placeholder_is_not_expanded_again() {
-        let graph = Workflow::embedded_text_to_image().render(&fill("{{seed}} and {{width}}", None));
+        let graph =
+            Workflow::embedded_text_to_image().render(&fill("{{seed}} and {{width}}", None));
         assert_eq!(graph["6"]["inputs"]["text"], "{{seed}} and {{width}}");
     }
 

@@ -73,16 +73,43 @@ pub struct Message {
 pub enum Event {
     /// The queue changed (broadcast to every client).
     Status,
-    Start { prompt_id: String },
-    Cached { prompt_id: String, nodes: Vec<String> },
+    Start {
+        prompt_id: String,
+    },
+    Cached {
+        prompt_id: String,
+        nodes: Vec<String>,
+    },
     /// `node: None` with the run's id: the run is over (history is written).
-    Executing { prompt_id: String, node: Option<String> },
-    Progress { prompt_id: String, node: Option<String>, value: f64, max: f64 },
-    ProgressState { prompt_id: String, nodes: BTreeMap<String, NodeState> },
-    Executed { prompt_id: String, node: String, output: NodeOutput },
-    Success { prompt_id: String },
-    Error { prompt_id: String, error: ExecutionError },
-    Interrupted { prompt_id: String },
+    Executing {
+        prompt_id: String,
+        node: Option<String>,
+    },
+    Progress {
+        prompt_id: String,
+        node: Option<String>,
+        value: f64,
+        max: f64,
+    },
+    ProgressState {
+        prompt_id: String,
+        nodes: BTreeMap<String, NodeState>,
+    },
+    Executed {
+        prompt_id: String,
+        node: String,
+        output: NodeOutput,
+    },
+    Success {
+        prompt_id: String,
+    },
+    Error {
+        prompt_id: String,
+        error: ExecutionError,
+    },
+    Interrupted {
+        prompt_id: String,
+    },
     Other,
 }
 
@@ -107,6 +134,24 @@ pub struct ExecutionError {
     pub exception_type: String,
     #[serde(default)]
     pub exception_message: String,
+}
+
+impl Event {
+    /// The run an event is about; `None` for broadcasts.
+    pub fn prompt_id(&self) -> Option<&str> {
+        match self {
+            Event::Start { prompt_id }
+            | Event::Cached { prompt_id, .. }
+            | Event::Executing { prompt_id, .. }
+            | Event::Progress { prompt_id, .. }
+            | Event::ProgressState { prompt_id, .. }
+            | Event::Executed { prompt_id, .. }
+            | Event::Success { prompt_id }
+            | Event::Error { prompt_id, .. }
+            | Event::Interrupted { prompt_id } => Some(prompt_id),
+            Event::Status | Event::Other => None,
+        }
+    }
 }
 
 impl Message {
@@ -275,9 +320,12 @@ mod tests {
             panic!()
         };
         assert_eq!((node, prompt_id.as_str()), (None, "p"));
-        let Event::Progress { node, value, max, .. } = event(
+        let Event::Progress {
+            node, value, max, ..
+        } = event(
             json!({"type":"progress","data":{"value":3,"max":20,"prompt_id":"p","node":"3"}}),
-        ) else {
+        )
+        else {
             panic!()
         };
         assert_eq!((node.as_deref(), value, max), (Some("3"), 3.0, 20.0));

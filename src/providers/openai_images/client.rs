@@ -17,7 +17,7 @@ use super::error::{
 };
 use super::sse::{SseDecoder, SseEvent};
 use super::wire::{GenerateBody, ImagesResponse, StreamEvent};
-use crate::domain::{EncodedImage, GenerationJob, Generated, ImageLimits, Progress, ProgressSink};
+use crate::domain::{EncodedImage, Generated, GenerationJob, ImageLimits, Progress, ProgressSink};
 use crate::error::{Error, ErrorCode, Result};
 use crate::providers::remote::ResultDownloader;
 
@@ -77,13 +77,17 @@ impl OpenAiImagesClient {
         let mut notes = Vec::new();
         let size = self.size_for(params.width, params.height);
         if size != format!("{}x{}", params.width, params.height) {
-            notes.push(format!("openai-images: size {size} used, the nearest the model accepts"));
+            notes.push(format!(
+                "openai-images: size {size} used, the nearest the model accepts"
+            ));
         }
         if !params.negative_prompt.is_empty() {
             notes.push("openai-images: the API has no negative prompt; it was not used".to_owned());
         }
         if params.seed.is_some() {
-            notes.push("openai-images: the API takes no seed; results are not repeatable".to_owned());
+            notes.push(
+                "openai-images: the API takes no seed; results are not repeatable".to_owned(),
+            );
         }
         let settings = &self.settings;
         let partial_images = settings.stream.then_some(settings.partial_images);
@@ -144,7 +148,9 @@ impl OpenAiImagesClient {
         let status = response.status();
         if !status.is_success() {
             let wait = retry_after(response.headers());
-            let body = read_capped(response, 64 << 10, "error answer").await.unwrap_or_default();
+            let body = read_capped(response, 64 << 10, "error answer")
+                .await
+                .unwrap_or_default();
             return Err(http_error(status.as_u16(), &body, wait));
         }
         let streamed = response
@@ -177,7 +183,9 @@ impl OpenAiImagesClient {
                     image_from_base64(b64, self.settings.max_image_bytes, self.limits).await?
                 }
                 (None, Some(url)) => self.downloads.fetch(PROVIDER, &url).await?,
-                (None, None) => return Err(malformed("answer", "an item has neither b64_json nor url")),
+                (None, None) => {
+                    return Err(malformed("answer", "an item has neither b64_json nor url"));
+                }
             };
             images.push(image);
         }
@@ -216,13 +224,17 @@ impl OpenAiImagesClient {
                 .push(&chunk)
                 .map_err(|_| too_large("stream event", self.settings.max_event_bytes))?;
             for event in events {
-                if self.on_event(event, progress, &mut images, &mut previews).await? {
+                if self
+                    .on_event(event, progress, &mut images, &mut previews)
+                    .await?
+                {
                     return Ok(images);
                 }
             }
         }
         if let Some(event) = decoder.finish() {
-            self.on_event(event, progress, &mut images, &mut previews).await?;
+            self.on_event(event, progress, &mut images, &mut previews)
+                .await?;
         }
         Ok(images)
     }
@@ -302,7 +314,9 @@ impl OpenAiImagesClient {
                     let size = (f64::from(*w) * f64::from(*h) / area).ln().abs();
                     (aspect, size)
                 };
-                key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal)
+                key(a)
+                    .partial_cmp(&key(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
             })
             .map(|(s, _, _)| s.clone())
             .unwrap_or_else(|| format!("{width}x{height}"))

@@ -7,7 +7,11 @@ use super::error::{PROVIDER, too_large};
 use crate::domain::{EncodedImage, ImageLimits};
 use crate::error::{Error, ErrorCode, Result};
 
-pub async fn image_from_base64(b64: String, max_bytes: u64, limits: ImageLimits) -> Result<EncodedImage> {
+pub async fn image_from_base64(
+    b64: String,
+    max_bytes: u64,
+    limits: ImageLimits,
+) -> Result<EncodedImage> {
     // Three bytes per four characters: refuse before allocating the decoded buffer.
     if (b64.len() as u64 / 4).saturating_mul(3) > max_bytes {
         return Err(too_large("image", max_bytes));

@@ -25,7 +25,12 @@ pub fn api_error(status: Option<u16>, error: &ApiError, retry_after: Option<Dura
         .with_provider(PROVIDER)
 }
 
-fn classify(status: Option<u16>, code: &str, kind: &str, detail: &str) -> (ErrorCode, bool, String) {
+fn classify(
+    status: Option<u16>,
+    code: &str,
+    kind: &str,
+    detail: &str,
+) -> (ErrorCode, bool, String) {
     use ErrorCode as E;
     if code == "moderation_blocked" || code == "content_policy_violation" {
         return (
@@ -57,7 +62,9 @@ fn classify(status: Option<u16>, code: &str, kind: &str, detail: &str) -> (Error
         return (
             E::FailedPrecondition,
             false,
-            format!("the images API does not know the model ({detail}); check providers.openai_images.model"),
+            format!(
+                "the images API does not know the model ({detail}); check providers.openai_images.model"
+            ),
         );
     }
     if code == "insufficient_quota" || code == "billing_hard_limit_reached" {
@@ -74,7 +81,11 @@ fn classify(status: Option<u16>, code: &str, kind: &str, detail: &str) -> (Error
             format!("the images API is throttling requests ({detail})"),
         );
     }
-    if matches!(status, Some(408 | 409)) || status.is_some_and(|s| s >= 500) || kind == "server_error" || code == "server_error" {
+    if matches!(status, Some(408 | 409))
+        || status.is_some_and(|s| s >= 500)
+        || kind == "server_error"
+        || code == "server_error"
+    {
         return (
             E::Unavailable,
             true,
@@ -90,9 +101,17 @@ fn classify(status: Option<u16>, code: &str, kind: &str, detail: &str) -> (Error
     }
     if status.is_none() {
         // An error event in a stream with nothing to tell it apart: the run broke there.
-        return (E::Unavailable, true, format!("the images API stream failed ({detail})"));
+        return (
+            E::Unavailable,
+            true,
+            format!("the images API stream failed ({detail})"),
+        );
     }
-    (E::Internal, false, format!("the images API failed ({detail})"))
+    (
+        E::Internal,
+        false,
+        format!("the images API failed ({detail})"),
+    )
 }
 
 /// An HTTP error answer: the documented JSON, or a proxy's page.
@@ -128,9 +147,12 @@ pub fn transport_error(what: &str, err: reqwest::Error) -> Error {
     } else {
         ErrorCode::Unavailable
     };
-    Error::new(kind, format!("images API {what} failed: {}", err.without_url()))
-        .retryable(true)
-        .with_provider(PROVIDER)
+    Error::new(
+        kind,
+        format!("images API {what} failed: {}", err.without_url()),
+    )
+    .retryable(true)
+    .with_provider(PROVIDER)
 }
 
 /// An answer that is not the documented JSON.
@@ -169,12 +191,30 @@ mod tests {
     #[test]
     fn maps_the_documented_errors() {
         use ErrorCode as E;
-        assert_eq!(kind(Some(400), "moderation_blocked"), (E::ContentRejected, false));
-        assert_eq!(kind(None, "moderation_blocked"), (E::ContentRejected, false));
-        assert_eq!(kind(Some(401), "invalid_api_key"), (E::FailedPrecondition, false));
-        assert_eq!(kind(Some(404), "model_not_found"), (E::FailedPrecondition, false));
-        assert_eq!(kind(Some(429), "rate_limit_exceeded"), (E::ResourceExhausted, true));
-        assert_eq!(kind(Some(429), "insufficient_quota"), (E::ResourceExhausted, false));
+        assert_eq!(
+            kind(Some(400), "moderation_blocked"),
+            (E::ContentRejected, false)
+        );
+        assert_eq!(
+            kind(None, "moderation_blocked"),
+            (E::ContentRejected, false)
+        );
+        assert_eq!(
+            kind(Some(401), "invalid_api_key"),
+            (E::FailedPrecondition, false)
+        );
+        assert_eq!(
+            kind(Some(404), "model_not_found"),
+            (E::FailedPrecondition, false)
+        );
+        assert_eq!(
+            kind(Some(429), "rate_limit_exceeded"),
+            (E::ResourceExhausted, true)
+        );
+        assert_eq!(
+            kind(Some(429), "insufficient_quota"),
+            (E::ResourceExhausted, false)
+        );
         assert_eq!(kind(Some(500), ""), (E::Unavailable, true));
         assert_eq!(kind(Some(503), ""), (E::Unavailable, true));
         assert_eq!(kind(Some(409), ""), (E::Unavailable, true));

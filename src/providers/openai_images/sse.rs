@@ -29,7 +29,8 @@ impl SseDecoder {
     /// Feeds `chunk`; returns the events it completed.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, TooLarge> {
         // CRLF and LF line ends both occur; CR alone (allowed by the spec) does not in practice.
-        self.buffer.extend(chunk.iter().copied().filter(|b| *b != b'\r'));
+        self.buffer
+            .extend(chunk.iter().copied().filter(|b| *b != b'\r'));
         let mut events = Vec::new();
         while let Some(end) = find_blank_line(&self.buffer) {
             let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
@@ -83,8 +84,15 @@ mod tests {
     #[test]
     fn splits_events_across_chunks_and_line_ends() {
         let mut decoder = SseDecoder::new(1024);
-        assert!(decoder.push(b": keep-alive\n\nevent: a\r\nda").unwrap().is_empty());
-        let events = decoder.push(b"ta: {\"x\":1}\r\n\r\ndata: one\ndata: two\n\n").unwrap();
+        assert!(
+            decoder
+                .push(b": keep-alive\n\nevent: a\r\nda")
+                .unwrap()
+                .is_empty()
+        );
+        let events = decoder
+            .push(b"ta: {\"x\":1}\r\n\r\ndata: one\ndata: two\n\n")
+            .unwrap();
         assert_eq!(
             events,
             [
