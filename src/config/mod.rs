@@ -4,9 +4,11 @@
 pub mod aliyun_vision;
 mod auth;
 mod blob_store;
+pub mod comfyui;
 mod cover;
 pub mod dashscope;
 mod inpaint;
+pub mod openai_images;
 mod resilience;
 mod secret;
 mod state;
@@ -188,6 +190,12 @@ pub struct ProviderSettings {
     pub dashscope: dashscope::DashScopeSettings,
     #[serde(default)]
     pub aliyun_vision: aliyun_vision::AliyunVisionSettings,
+    /// A self-hosted ComfyUI generation backend; absent unless configured.
+    #[serde(default)]
+    pub comfyui: Option<comfyui::ComfyUiSettings>,
+    /// An OpenAI-compatible images API generation backend; absent unless configured.
+    #[serde(default)]
+    pub openai_images: Option<openai_images::OpenAiImagesSettings>,
 }
 
 impl ProviderSettings {
@@ -316,6 +324,12 @@ impl Settings {
         self.auth.validate()?;
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;
+        if let Some(comfyui) = &self.providers.comfyui {
+            comfyui.validate()?;
+        }
+        if let Some(openai_images) = &self.providers.openai_images {
+            openai_images.validate()?;
+        }
         Ok(())
     }
 

@@ -5,11 +5,13 @@
 //! [`layers`]; [`registry`] builds each provider with its stack.
 
 pub mod aliyun_vision;
+pub mod comfyui;
 mod context;
 pub mod contract;
 pub mod dashscope;
 pub mod layers;
 pub mod local;
+pub mod openai_images;
 pub mod registry;
 pub mod remote;
 
