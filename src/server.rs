@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::grpc::{self, Apis};
 use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::telemetry::{RequestTelemetryLayer, Transport};
 use crate::proto::v1::character_service_server::CharacterServiceServer;
 use crate::proto::v1::cover_service_server::CoverServiceServer;
 use crate::proto::v1::editing_service_server::EditingServiceServer;
@@ -94,6 +95,10 @@ pub async fn start(mut settings: Settings) -> anyhow::Result<RunningServer> {
     // Signed links point at the bridge as bound (port 0 becomes the real port).
     settings.server.grpc_addr = grpc_addr;
     settings.server.http_addr = http_addr;
+    // Before the engine: its circuit breakers and lanes report from the start.
+    if settings.telemetry.metrics {
+        crate::telemetry::metrics::install();
+    }
     let engine = Engine::from_settings(&settings)?;
     crate::store::sweeper::spawn(
         engine.blobs().clone(),
@@ -168,6 +173,9 @@ async fn serve_grpc(
         .http2_keepalive_timeout(Some(Duration::from_secs(http2.keepalive_timeout_secs)))
         .layer(
             tower::ServiceBuilder::new()
+                // Outermost: the call's root span (joined to the caller's traceparent), the
+                // x-trace-id metadata, counts, latency and open streams.
+                .layer(RequestTelemetryLayer::new(Transport::Grpc))
                 .layer(TraceLayer::new_for_grpc())
                 .map_request(move |request: http::Request<tonic::body::Body>| {
                     with_body_deadline(request, body_timeout)

@@ -95,7 +95,7 @@ pub struct SourceImage {
 }
 
 /// An encoded result image.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EncodedImage {
     pub bytes: Bytes,
     pub format: ImageFormat,

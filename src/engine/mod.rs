@@ -124,7 +124,11 @@ impl Engine {
         let mut last_error = None;
         for provider in providers {
             let name = provider.name();
-            match call(provider).await {
+            // telemetry: the provider span (child of the request) and its call metrics.
+            let step = crate::telemetry::provider::ProviderStep::start(name, op);
+            let result = tracing::Instrument::instrument(call(provider), step.span()).await;
+            step.finish(&result);
+            match result {
                 Ok(value) => return Ok((value, name)),
                 // Bad input fails on every provider alike; anything else (a missing model,
                 // an unreachable backend, a refused key) may work on the next one.

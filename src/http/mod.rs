@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::engine::Engine;
+use crate::telemetry::{RequestTelemetryLayer, Transport};
 
 pub use envelope::{ApiError, Envelope};
 
@@ -39,7 +40,13 @@ pub fn router(engine: Arc<Engine>, settings: &Settings, shutdown: CancellationTo
         engine,
         max_body_bytes: settings.server.max_body_bytes,
     };
-    Router::new()
+    let mut router = Router::new();
+    if settings.telemetry.metrics {
+        if let Some(handle) = crate::telemetry::metrics::install() {
+            router = router.route("/metrics", get(move || metrics(handle.clone())));
+        }
+    }
+    router
         .route("/utils/photo_resize_url", post(utils::photo_resize_url))
         .route("/utils/photo_resize", post(utils::photo_resize))
         .route("/utils/convert_to_png", post(utils::convert_to_png))
@@ -69,6 +76,8 @@ pub fn router(engine: Arc<Engine>, settings: &Settings, shutdown: CancellationTo
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
         .layer(
             ServiceBuilder::new()
+                // Outermost: the request's root span, the trace id header, counts and latency.
+                .layer(RequestTelemetryLayer::new(Transport::Http))
                 .layer(TraceLayer::new_for_http())
                 .layer(TimeoutLayer::with_status_code(
                     http::StatusCode::GATEWAY_TIMEOUT,
@@ -84,4 +93,17 @@ async fn healthz(shutdown: CancellationToken) -> (http::StatusCode, &'static str
     } else {
         (http::StatusCode::OK, "ok")
     }
+}
+
+/// Prometheus text exposition (README, Metrics).
+async fn metrics(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+) -> ([(http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::metrics::render(&handle),
+    )
 }

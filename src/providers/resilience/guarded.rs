@@ -106,6 +106,7 @@ impl Guarded {
                 return Err(err);
             };
             let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            crate::telemetry::metrics::provider_retry(provider, op);
             tracing::warn!(
                 provider,
                 operation,
@@ -133,7 +134,13 @@ impl Guarded {
         deadline: Option<Instant>,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let call = call.instrument(tracing::info_span!("provider_attempt", attempt = number));
+        let span = tracing::info_span!(
+            "provider_attempt",
+            attempt = number,
+            outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty
+        );
+        let call = call.instrument(span.clone());
         let result = match deadline {
             None => call.await,
             // On expiry `timeout_at` drops `call`, which is how the adapter learns to cancel.
@@ -142,6 +149,7 @@ impl Guarded {
                 Err(_elapsed) => Err(self.deadline_exceeded(op)),
             },
         };
+        crate::telemetry::provider::record_outcome(&span, &result);
         result.map_err(|err| {
             if err.provider.is_some() {
                 err
