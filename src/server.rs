@@ -23,12 +23,12 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::grpc::{self, Apis};
 use crate::proto::FILE_DESCRIPTOR_SET;
-use crate::telemetry::{RequestTelemetryLayer, Transport};
 use crate::proto::v1::character_service_server::CharacterServiceServer;
 use crate::proto::v1::cover_service_server::CoverServiceServer;
 use crate::proto::v1::editing_service_server::EditingServiceServer;
 use crate::proto::v1::portrait_service_server::PortraitServiceServer;
 use crate::proto::v1::utility_service_server::UtilityServiceServer;
+use crate::telemetry::{RequestTelemetryLayer, Transport};
 
 /// A started server: its bound addresses and the handle to stop it.
 pub struct RunningServer {

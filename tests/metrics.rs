@@ -113,35 +113,53 @@ async fn counters_move_with_the_calls_made() {
     assert_eq!(
         moved(
             "imgforge_request_duration_seconds_count",
-            &[("transport", "grpc"), ("operation", "imgforge.v1.UtilityService/Resize")]
+            &[
+                ("transport", "grpc"),
+                ("operation", "imgforge.v1.UtilityService/Resize")
+            ]
         ),
         2.0
     );
     assert_eq!(
         moved(
             "imgforge_requests_total",
-            &[("transport", "http"), ("operation", "/utils/photo_resize_url"), ("code", "400")]
+            &[
+                ("transport", "http"),
+                ("operation", "/utils/photo_resize_url"),
+                ("code", "400")
+            ]
         ),
         1.0
     );
     assert_eq!(
         moved(
             "imgforge_requests_total",
-            &[("operation", "imgforge.v1.EditingService/Fix"), ("code", "OK")]
+            &[
+                ("operation", "imgforge.v1.EditingService/Fix"),
+                ("code", "OK")
+            ]
         ),
         1.0
     );
     assert_eq!(
         moved(
             "imgforge_provider_calls_total",
-            &[("provider", "local"), ("operation", "resize"), ("outcome", "ok")]
+            &[
+                ("provider", "local"),
+                ("operation", "resize"),
+                ("outcome", "ok")
+            ]
         ),
         2.0
     );
     assert_eq!(
         moved(
             "imgforge_provider_calls_total",
-            &[("provider", "dashscope"), ("operation", "fix"), ("outcome", "ok")]
+            &[
+                ("provider", "dashscope"),
+                ("operation", "fix"),
+                ("outcome", "ok")
+            ]
         ),
         1.0
     );
@@ -158,7 +176,13 @@ async fn counters_move_with_the_calls_made() {
     );
     assert!(after.contains("# TYPE imgforge_request_duration_seconds histogram"));
     // The scrape before this one was counted too.
-    assert!(value(&after, "imgforge_requests_total", &[("operation", "/metrics")]) >= 1.0);
+    assert!(
+        value(
+            &after,
+            "imgforge_requests_total",
+            &[("operation", "/metrics")]
+        ) >= 1.0
+    );
 }
 
 #[tokio::test]

@@ -71,7 +71,10 @@ mod tests {
         assert!(cover.server_streaming);
         let resize = lookup("/imgforge.v1.UtilityService/Resize");
         assert!(!resize.server_streaming);
-        assert_eq!(lookup("/grpc.health.v1.Health/Check").name, "grpc.health.v1.Health/Check");
+        assert_eq!(
+            lookup("/grpc.health.v1.Health/Check").name,
+            "grpc.health.v1.Health/Check"
+        );
         assert_eq!(lookup("/made.Up/Path").name, "unknown");
     }
 }

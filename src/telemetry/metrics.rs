@@ -72,20 +72,32 @@ pub fn render(handle: &PrometheusHandle) -> String {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(REQUESTS, "Requests answered, by transport, operation and code.");
+    describe_counter!(
+        REQUESTS,
+        "Requests answered, by transport, operation and code."
+    );
     describe_histogram!(
         REQUEST_SECONDS,
         Unit::Seconds,
         "Request latency until the reply (or stream) ends."
     );
-    describe_counter!(PROVIDER_CALLS, "Provider calls by provider, operation and outcome.");
+    describe_counter!(
+        PROVIDER_CALLS,
+        "Provider calls by provider, operation and outcome."
+    );
     describe_histogram!(
         PROVIDER_SECONDS,
         Unit::Seconds,
         "Provider call latency, retries included."
     );
-    describe_counter!(PROVIDER_RETRIES, "Retries of failed remote provider attempts.");
-    describe_gauge!(CIRCUIT_STATE, "Circuit state: 0 closed, 1 open, 2 half-open.");
+    describe_counter!(
+        PROVIDER_RETRIES,
+        "Retries of failed remote provider attempts."
+    );
+    describe_gauge!(
+        CIRCUIT_STATE,
+        "Circuit state: 0 closed, 1 open, 2 half-open."
+    );
     describe_gauge!(QUEUE_DEPTH, "Jobs waiting for a slot of an admission lane.");
     describe_gauge!(STREAMS_OPEN, "Server-streaming calls currently open.");
 }

@@ -55,10 +55,13 @@ impl Drop for TracingGuard {
     }
 }
 
+/// A boxed tracing layer over the subscriber `S`.
+pub type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync>;
+
 /// The tracing layer exporting to `settings.otlp_endpoint`, or none when it is empty.
 pub fn layer<S>(
     settings: &TelemetrySettings,
-) -> anyhow::Result<(Option<Box<dyn Layer<S> + Send + Sync>>, TracingGuard)>
+) -> anyhow::Result<(Option<BoxedLayer<S>>, TracingGuard)>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {

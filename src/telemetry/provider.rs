@@ -53,6 +53,9 @@ pub fn record_outcome<T>(span: &Span, result: &Result<T>) -> &'static str {
         Err(err) => err.code.name(),
     };
     span.record("outcome", outcome);
-    span.record("otel.status_code", if result.is_ok() { "OK" } else { "ERROR" });
+    span.record(
+        "otel.status_code",
+        if result.is_ok() { "OK" } else { "ERROR" },
+    );
     outcome
 }

@@ -244,7 +244,9 @@ impl<B: Body> Body for ObservedBody<B> {
                 }
             }
             Poll::Ready(Some(Err(_))) => {
-                this.observation.code.get_or_insert_with(|| "error".to_owned());
+                this.observation
+                    .code
+                    .get_or_insert_with(|| "error".to_owned());
                 this.observation.finish();
             }
             Poll::Ready(None) => this.observation.finish(),
