@@ -26,7 +26,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models { action } => imgforge::cli::models::run(&settings, &action).await?,
         Command::Process(args) => imgforge::process::run(&settings, &args).await?,
         Command::Serve { .. } => {
-            imgforge::telemetry::init(&settings.telemetry);
+            // Held until exit: dropping it sends the last batched spans.
+            let _tracing = imgforge::telemetry::init(&settings.telemetry)?;
             let server = imgforge::server::start(settings).await?;
             let token = server.shutdown_token();
             tokio::spawn(async move {

@@ -32,6 +32,7 @@ use crate::proto::v1::editing_service_server::EditingServiceServer;
 use crate::proto::v1::portrait_service_server::PortraitServiceServer;
 use crate::proto::v1::utility_service_server::UtilityServiceServer;
 use crate::state::{Clock, SystemClock};
+use crate::telemetry::{RequestTelemetryLayer, Transport};
 
 /// A started server: its bound addresses and the handle to stop it.
 pub struct RunningServer {
@@ -108,6 +109,10 @@ pub async fn start_with_clock(
     // Signed links point at the bridge as bound (port 0 becomes the real port).
     settings.server.grpc_addr = grpc_addr;
     settings.server.http_addr = http_addr;
+    // Before the engine: its circuit breakers and lanes report from the start.
+    if settings.telemetry.metrics {
+        crate::telemetry::metrics::install();
+    }
     let engine = Engine::from_settings(&settings)?;
     crate::store::sweeper::spawn(
         engine.blobs().clone(),
@@ -218,6 +223,9 @@ async fn serve_grpc(
         .http2_keepalive_timeout(Some(Duration::from_secs(http2.keepalive_timeout_secs)))
         .layer(
             tower::ServiceBuilder::new()
+                // Outermost: the call's root span (joined to the caller's traceparent), the
+                // x-trace-id metadata, counts, latency and open streams.
+                .layer(RequestTelemetryLayer::new(Transport::Grpc))
                 .layer(TraceLayer::new_for_grpc())
                 .map_request(move |request: http::Request<tonic::body::Body>| {
                     with_body_deadline(request, body_timeout)

@@ -221,6 +221,24 @@ pub enum LogFormat {
 pub struct TelemetrySettings {
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// OTLP/gRPC collector address (`http://127.0.0.1:4317`); empty exports no traces and
+    /// installs no OpenTelemetry layer at all.
+    #[serde(default)]
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported traces.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// Serve Prometheus metrics at `/metrics` on the HTTP bridge; false records nothing.
+    #[serde(default = "default_true")]
+    pub metrics: bool,
+}
+
+fn default_service_name() -> String {
+    "imgforge".to_owned()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Overrides given as CLI flags: the last layer.

@@ -121,7 +121,15 @@ impl Engine {
         let mut last_error = None;
         for provider in providers {
             let name = provider.name();
-            match self.run_on(&provider, request.clone(), call).await {
+            // telemetry: the provider span (child of the request) and its call metrics.
+            let step = crate::telemetry::provider::ProviderStep::start(name, op);
+            let result = tracing::Instrument::instrument(
+                self.run_on(&provider, request.clone(), call),
+                step.span(),
+            )
+            .await;
+            step.finish(&result);
+            match result {
                 Ok(output) => return Ok((output, name)),
                 // Bad input fails on every provider alike; anything else (a missing model,
                 // an unreachable backend, a refused key) may work on the next one.

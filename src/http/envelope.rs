@@ -107,7 +107,8 @@ impl ApiError {
                     "success": false,
                     "message": message,
                     "data": null,
-                    "traceId": uuid::Uuid::new_v4().simple().to_string(),
+                    // The call's trace id, as in the x-trace-id header and the exported trace.
+                    "traceId": crate::telemetry::current_trace_id(),
                     "timestamp": crate::store::signing::unix_now_millis().to_string(),
                 });
                 (status, Json(body)).into_response()

@@ -26,6 +26,7 @@ use crate::auth::{Admission, Rest, SignatureLayer};
 use crate::config::Settings;
 use crate::cover::Covers;
 use crate::engine::Engine;
+use crate::telemetry::{RequestTelemetryLayer, Transport};
 
 pub use envelope::{ApiError, Envelope};
 
@@ -60,7 +61,13 @@ pub fn router(
             prefixes: SIGNED_PREFIXES.to_vec(),
         },
     );
-    Router::new()
+    let mut router = Router::new();
+    if settings.telemetry.metrics {
+        if let Some(handle) = crate::telemetry::metrics::install() {
+            router = router.route("/metrics", get(move || metrics(handle.clone())));
+        }
+    }
+    router
         .route("/utils/photo_resize_url", post(utils::photo_resize_url))
         .route("/utils/photo_resize", post(utils::photo_resize))
         .route("/utils/convert_to_png", post(utils::convert_to_png))
@@ -93,6 +100,8 @@ pub fn router(
         .layer(signatures)
         .layer(
             ServiceBuilder::new()
+                // Outermost: the request's root span, the trace id header, counts and latency.
+                .layer(RequestTelemetryLayer::new(Transport::Http))
                 .layer(TraceLayer::new_for_http())
                 .layer(TimeoutLayer::with_status_code(
                     http::StatusCode::GATEWAY_TIMEOUT,
@@ -108,4 +117,17 @@ async fn healthz(shutdown: CancellationToken) -> (http::StatusCode, &'static str
     } else {
         (http::StatusCode::OK, "ok")
     }
+}
+
+/// Prometheus text exposition (README, Metrics).
+async fn metrics(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+) -> ([(http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::metrics::render(&handle),
+    )
 }

@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::providers::aliyun_vision::error::{self as vendor, PROVIDER, PopError};
 use crate::providers::aliyun_vision::signing::{self, Credentials};
 use crate::providers::layers::RateLimiter;
+use crate::telemetry::outgoing::TracedSend;
 
 /// Largest answer read from the endpoint; its answers are small JSON documents.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -203,7 +204,7 @@ impl VisionClient {
         }
         // Errors never show the URL: a V1 query carries the AccessKeyId and any STS token.
         let response = request
-            .send()
+            .send_traced()
             .await
             .map_err(|e| self.transport_error(action, e))?;
         let status = response.status();

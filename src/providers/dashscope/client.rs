@@ -24,6 +24,7 @@ use crate::providers::dashscope::wire::{
 };
 use crate::providers::layers::{ConcurrencyLimit, ConcurrencyPermit, RateLimiter};
 use crate::providers::remote::retry_after;
+use crate::telemetry::outgoing::TracedSend;
 
 /// What to submit: the model's path under the base URL and its JSON body.
 #[derive(Debug, Clone)]
@@ -147,7 +148,7 @@ impl TaskClient {
             call = call.header(name, value);
         }
         let response = call
-            .send()
+            .send_traced()
             .await
             .map_err(|e| transport_error("submit", e))?;
         let status = response.status();
@@ -229,7 +230,7 @@ impl TaskClient {
     async fn query(&self, task_id: &str) -> Result<TaskOutput> {
         let response = self
             .authorized(self.http.get(self.url(&format!("/tasks/{task_id}"))))
-            .send()
+            .send_traced()
             .await
             .map_err(|e| transport_error("task query", e))?;
         let status = response.status();
@@ -321,7 +322,7 @@ impl TaskClient {
                 self.http
                     .post(self.url(&format!("/tasks/{task_id}/cancel"))),
             )
-            .send()
+            .send_traced()
             .await;
         match result {
             Ok(r) if r.status().is_success() => {

@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::providers::dashscope::client::{TaskClient, http_error};
 use crate::providers::dashscope::error::{PROVIDER, malformed, transport_error};
 use crate::providers::remote::{InputPublisher, PublishedInput};
+use crate::telemetry::outgoing::TracedSend;
 
 /// Whether a model reads `data:` URIs (wanx2.1-imageedit and style repaint do; background
 /// generation, try-on and FaceChain are documented as URL-only).
@@ -59,7 +60,7 @@ impl InputStager<'_> {
         let response = client
             .authorized(client.http().get(client.url("/uploads")))
             .query(&[("action", "getPolicy"), ("model", model)])
-            .send()
+            .send_traced()
             .await
             .map_err(|e| transport_error("upload policy", e))?;
         let status = response.status();
@@ -100,7 +101,7 @@ impl InputStager<'_> {
             .http()
             .post(&policy.upload_host)
             .multipart(form)
-            .send()
+            .send_traced()
             .await
             .map_err(|e| transport_error("temporary upload", e))?;
         if !response.status().is_success() {

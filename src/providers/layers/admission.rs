@@ -76,6 +76,7 @@ impl Drop for Waiting<'_> {
 
 impl Gate {
     fn new(lane: Lane, limits: LaneLimits) -> Gate {
+        crate::telemetry::metrics::lane_created(lane.name());
         Gate {
             lane,
             limits,
@@ -91,6 +92,7 @@ impl Gate {
         }
         let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&self.waiting);
+        let _queued = crate::telemetry::metrics::Queued::enter(self.lane.name());
         if queued >= self.limits.queue {
             return Err(self.busy(format!(
                 "{} jobs are running and {} are waiting (server.lanes.{}.queue)",

@@ -128,6 +128,7 @@ impl CircuitBreaker {
                     return Err(self.open_error(failures, Some(until - now)));
                 }
                 *state = State::HalfOpen { failures };
+                self.report(&state);
                 tracing::info!(
                     provider = self.provider,
                     operation = %self.operation,
@@ -204,7 +205,19 @@ impl CircuitBreaker {
         };
         if let Some(next) = next {
             *state = next;
+            self.report(&next);
         }
+    }
+
+    /// The state as the `imgforge_circuit_state` gauge shows it.
+    fn report(&self, state: &State) {
+        use crate::telemetry::metrics::{Circuit, circuit_state};
+        let shown = match state {
+            State::Closed { .. } => Circuit::Closed,
+            State::Open { .. } => Circuit::Open,
+            State::HalfOpen { .. } => Circuit::HalfOpen,
+        };
+        circuit_state(self.provider, self.operation, shown);
     }
 
     fn open(&self, failures: u32) -> State {

@@ -11,6 +11,7 @@ use futures::StreamExt;
 
 use crate::domain::{EncodedImage, ImageLimits};
 use crate::error::{Error, ErrorCode, Result};
+use crate::telemetry::outgoing::TracedSend;
 
 #[derive(Clone)]
 pub struct ResultDownloader {
@@ -54,7 +55,7 @@ impl ResultDownloader {
         let response = self
             .client
             .get(parsed)
-            .send()
+            .send_traced()
             .await
             .map_err(|e| failed(e.to_string()))?;
         let status = response.status();
