@@ -242,7 +242,15 @@ impl Provider for AliyunVisionProvider {
                 .remove_background(image, params)
                 .await
                 .map(Output::image),
-            other => Err(unsupported(PROVIDER, other.operation())),
+            other @ (OpRequest::Resize { .. }
+            | OpRequest::ConvertToPng { .. }
+            | OpRequest::ChangeBackground { .. }
+            | OpRequest::ChangeClothes { .. }
+            | OpRequest::Expand { .. }
+            | OpRequest::Fix { .. }
+            | OpRequest::RemoveWatermark { .. }
+            | OpRequest::TextToImage { .. }
+            | OpRequest::CreateCharacter { .. }) => Err(unsupported(PROVIDER, other.operation())),
         }
     }
 }

@@ -154,12 +154,19 @@ impl Provider for Retry {
         let mut number: u32 = 1;
         loop {
             tracing::Span::current().record("attempt", number);
-            let err = match self
+            let span = tracing::info_span!(
+                "provider_attempt",
+                attempt = number,
+                outcome = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            let result = self
                 .inner
                 .run(request.clone(), call)
-                .instrument(tracing::info_span!("provider_attempt", attempt = number))
-                .await
-            {
+                .instrument(span.clone())
+                .await;
+            crate::telemetry::provider::record_outcome(&span, &result);
+            let err = match result {
                 Ok(output) => return Ok(output),
                 Err(err) => err,
             };
@@ -178,6 +185,7 @@ impl Provider for Retry {
                 error = %err,
                 "retrying provider call"
             );
+            crate::telemetry::metrics::provider_retry(self.name(), op);
             tokio::time::sleep(wait).await;
             // The circuit may have opened meanwhile (other calls failing too); this call's own
             // error then says more than "circuit open".

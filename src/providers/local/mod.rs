@@ -126,7 +126,18 @@ impl Provider for LocalProvider {
             Operation::Fix => self.upscaler.readiness(),
             // A caller's mask works without the detector, but most requests need it.
             Operation::RemoveWatermark => self.text.readiness(),
-            _ => return None,
+            Operation::ChangeClothes
+            | Operation::Expand
+            | Operation::Resize
+            | Operation::ConvertToPng
+            | Operation::GenerateCover
+            | Operation::CoverOptions
+            | Operation::UploadReferenceImage
+            | Operation::PortraitUpload
+            | Operation::PortraitCreateUserModel
+            | Operation::PortraitListStyles
+            | Operation::PortraitCreateTask
+            | Operation::PortraitQueryTask => return None,
         };
         readiness.err().map(|e| e.message)
     }
