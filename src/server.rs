@@ -191,8 +191,8 @@ async fn serve_grpc(
 ) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let health = grpc::Health::new(health_reporter);
-    health.report(&apis.engine).await;
-    let follower = tokio::spawn(health.clone().follow(apis.engine.clone()));
+    let reported = health.report(&apis.engine).await;
+    let follower = tokio::spawn(health.clone().follow(apis.engine.clone(), reported));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -106,23 +106,29 @@ impl Health {
 
     /// A service is SERVING when a configured provider can run at least one of its operations
     /// now; the empty name (the whole server) is SERVING once it accepts calls.
-    pub async fn report(&self, engine: &Engine) {
+    /// Returns what it reported, for [`Health::follow`] to start from.
+    pub async fn report(&self, engine: &Engine) -> Vec<(&'static str, ServingStatus)> {
+        let now = statuses(engine);
         let closed = self.closed.lock().await;
         if *closed {
-            return;
+            return now;
         }
         self.reporter
             .set_service_status("", ServingStatus::Serving)
             .await;
-        for (name, status) in statuses(engine) {
-            self.reporter.set_service_status(name, status).await;
+        for (name, status) in &now {
+            self.reporter.set_service_status(*name, *status).await;
         }
+        now
     }
 
     /// Recomputes health every [`HEALTH_INTERVAL`], reporting only what changed, until
-    /// shutdown.
-    pub async fn follow(self: Arc<Self>, engine: Arc<Engine>) {
-        let mut last = Vec::new();
+    /// shutdown. `last` is what was reported before.
+    pub async fn follow(
+        self: Arc<Self>,
+        engine: Arc<Engine>,
+        mut last: Vec<(&'static str, ServingStatus)>,
+    ) {
         let mut tick = tokio::time::interval(HEALTH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -161,7 +161,7 @@ impl OperationSupport {
         }
     }
 
-    pub fn sides(mut self, min: u32, max: u32) -> Self {
+    pub fn sides(mut self, (min, max): (u32, u32)) -> Self {
         self.input_sides = Some((min, max));
         self
     }

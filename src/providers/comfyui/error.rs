@@ -138,17 +138,7 @@ pub fn interrupted(prompt_id: &str) -> Error {
 
 /// A transport failure (connection refused, reset, timeout).
 pub fn transport_error(what: &str, err: reqwest::Error) -> Error {
-    let kind = if err.is_timeout() {
-        ErrorCode::DeadlineExceeded
-    } else {
-        ErrorCode::Unavailable
-    };
-    Error::new(
-        kind,
-        format!("comfyui {what} failed: {}", err.without_url()),
-    )
-    .retryable(true)
-    .with_provider(PROVIDER)
+    crate::providers::remote::transport_error(PROVIDER, "comfyui", what, err)
 }
 
 /// An answer that is not the JSON ComfyUI documents.

@@ -130,16 +130,7 @@ fn classify(status: Option<u16>, code: &str, detail: &str) -> (ErrorCode, bool, 
 
 /// A transport failure talking to DashScope (connection refused, timeout, reset).
 pub(super) fn transport_error(what: &str, err: reqwest::Error) -> Error {
-    let kind = if err.is_timeout() {
-        ErrorCode::DeadlineExceeded
-    } else {
-        ErrorCode::Unavailable
-    };
-    // The URL may carry signed query strings.
-    let err = err.without_url();
-    Error::new(kind, format!("dashscope {what} failed: {err}"))
-        .retryable(true)
-        .with_provider(PROVIDER)
+    crate::providers::remote::transport_error(PROVIDER, "dashscope", what, err)
 }
 
 /// An answer that is not the JSON DashScope documents.

@@ -188,7 +188,8 @@ fn capabilities(settings: &DashScopeSettings) -> Capabilities {
     }
     Capabilities::new([
         change_background,
-        OperationSupport::new(Op::ChangeClothes, &["model", "output"]).sides(150, 4096),
+        OperationSupport::new(Op::ChangeClothes, &["model", "output"])
+            .sides(requests::TRY_ON_SIDES),
         OperationSupport::new(
             Op::Expand,
             &[
@@ -200,11 +201,11 @@ fn capabilities(settings: &DashScopeSettings) -> Capabilities {
                 "output",
             ],
         )
-        .sides(requests::IMAGE_EDIT_SIDES.0, requests::IMAGE_EDIT_SIDES.1),
+        .sides(requests::IMAGE_EDIT_SIDES),
         OperationSupport::new(Op::Fix, &["prompt", "upscale_factor", "output"])
-            .sides(requests::IMAGE_EDIT_SIDES.0, requests::IMAGE_EDIT_SIDES.1),
+            .sides(requests::IMAGE_EDIT_SIDES),
         OperationSupport::new(Op::RemoveWatermark, &["prompt", "output"])
-            .sides(requests::IMAGE_EDIT_SIDES.0, requests::IMAGE_EDIT_SIDES.1),
+            .sides(requests::IMAGE_EDIT_SIDES),
         OperationSupport::new(Op::CreateCharacter, &["preset", "output"])
             .step(LocalStep::CutOutResult),
         OperationSupport::new(
@@ -310,9 +311,8 @@ impl DashScopeProvider {
                 format!("model {model:?} is not a try-on model; use aitryon-plus or aitryon"),
             ));
         }
-        // aitryon: each image 150–4096 px per side.
         let mut notes = Vec::new();
-        let sides = (150, 4096);
+        let sides = requests::TRY_ON_SIDES;
         let person = self
             .fit_sides(person, sides, &model, "person_image", &mut notes)
             .await?;

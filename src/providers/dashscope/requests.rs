@@ -15,6 +15,8 @@ pub const TEXT_TO_IMAGE: &str = "/services/aigc/text2image/image-synthesis";
 
 /// Smallest and largest side `wanx2.1-imageedit` takes.
 pub const IMAGE_EDIT_SIDES: (u32, u32) = (512, 4096);
+/// Smallest and largest side each `aitryon` image takes.
+pub const TRY_ON_SIDES: (u32, u32) = (150, 4096);
 /// The range of each expand scale `wanx2.1-imageedit` takes.
 pub const EXPAND_RANGE: (f32, f32) = (1.0, 2.0);
 

@@ -13,11 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::Layer;
+use super::{Decorator, Layer};
 use crate::config::{LaneLimits, LaneSettings};
 use crate::domain::Operation;
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
+use crate::providers::{Call, OpRequest, Output, Provider};
 
 /// The class of an operation's local work; each lane has its own slots, so long jobs never
 /// delay short ones.
@@ -179,17 +179,9 @@ struct Admitted {
 }
 
 #[async_trait]
-impl Provider for Admitted {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn unready_reason(&self, op: Operation) -> Option<String> {
-        self.inner.unready_reason(op)
+impl Decorator for Admitted {
+    fn inner(&self) -> &Arc<dyn Provider> {
+        &self.inner
     }
 
     async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {

@@ -10,11 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::Layer;
+use super::{Decorator, Layer};
 use crate::config::ResilienceSettings;
 use crate::domain::Operation;
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
+use crate::providers::{Call, OpRequest, Output, Provider};
 
 /// How one attempt's outcome bears on the backend's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,13 +297,9 @@ impl Circuit {
 }
 
 #[async_trait]
-impl Provider for Circuit {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        self.inner.capabilities()
+impl Decorator for Circuit {
+    fn inner(&self) -> &Arc<dyn Provider> {
+        &self.inner
     }
 
     fn unready_reason(&self, op: Operation) -> Option<String> {

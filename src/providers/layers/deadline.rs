@@ -6,10 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::Layer;
+use super::{Decorator, Layer};
 use crate::domain::Operation;
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
+use crate::providers::{Call, OpRequest, Output, Provider};
 
 /// When the deadline passes the call's future is dropped (adapters cancel their remote task
 /// on drop) and the call fails with `DeadlineExceeded`. `None` disables it.
@@ -51,17 +51,9 @@ impl Deadline {
 }
 
 #[async_trait]
-impl Provider for Deadline {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn unready_reason(&self, op: Operation) -> Option<String> {
-        self.inner.unready_reason(op)
+impl Decorator for Deadline {
+    fn inner(&self) -> &Arc<dyn Provider> {
+        &self.inner
     }
 
     async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {

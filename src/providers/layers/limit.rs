@@ -12,10 +12,10 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::Layer;
+use super::{Decorator, Layer};
 use crate::domain::Operation;
 use crate::error::Result;
-use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
+use crate::providers::{Call, OpRequest, Output, Provider};
 
 /// A token bucket refilled at `per_second`, holding at most `burst` tokens, that queues
 /// callers in arrival order.
@@ -194,17 +194,9 @@ impl Limited {
 }
 
 #[async_trait]
-impl Provider for Limited {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn unready_reason(&self, op: Operation) -> Option<String> {
-        self.inner.unready_reason(op)
+impl Decorator for Limited {
+    fn inner(&self) -> &Arc<dyn Provider> {
+        &self.inner
     }
 
     async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {

@@ -18,8 +18,12 @@ mod trace;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use crate::config::ResilienceSettings;
-use crate::providers::Provider;
+use crate::domain::Operation;
+use crate::error::Result;
+use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
 
 pub use admission::{AdmissionLayer, Lanes};
 pub use circuit::CircuitLayer;
@@ -31,6 +35,39 @@ pub use trace::TraceLayer;
 /// Wraps a provider in one decorator.
 pub trait Layer {
     fn layer(&self, inner: Arc<dyn Provider>) -> Arc<dyn Provider>;
+}
+
+/// A provider wrapped by a layer: it names the provider it wraps and implements `run`; its
+/// name and capabilities are the wrapped provider's, and so is its readiness unless it has a
+/// reason of its own (an open circuit). Every decorator is a [`Provider`] through this.
+#[async_trait]
+pub trait Decorator: Send + Sync + 'static {
+    fn inner(&self) -> &Arc<dyn Provider>;
+
+    fn unready_reason(&self, op: Operation) -> Option<String> {
+        self.inner().unready_reason(op)
+    }
+
+    async fn run(&self, request: OpRequest, call: &Call) -> Result<Output>;
+}
+
+#[async_trait]
+impl<D: Decorator> Provider for D {
+    fn name(&self) -> &'static str {
+        self.inner().name()
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        self.inner().capabilities()
+    }
+
+    fn unready_reason(&self, op: Operation) -> Option<String> {
+        Decorator::unready_reason(self, op)
+    }
+
+    async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {
+        Decorator::run(self, request, call).await
+    }
 }
 
 /// Stacks layers onto a provider: the last one given ends up outermost.

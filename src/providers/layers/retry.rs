@@ -8,11 +8,10 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::Layer;
+use super::{Decorator, Layer};
 use crate::config::ResilienceSettings;
-use crate::domain::Operation;
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
+use crate::providers::{Call, OpRequest, Output, Provider};
 
 /// Exponential backoff with full jitter (the AWS Architecture Blog's "Exponential Backoff And
 /// Jitter"): the wait before retry `n` is uniform in `[0, min(max, initial · 2ⁿ⁻¹)]`, so
@@ -136,17 +135,9 @@ struct Retry {
 }
 
 #[async_trait]
-impl Provider for Retry {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn unready_reason(&self, op: Operation) -> Option<String> {
-        self.inner.unready_reason(op)
+impl Decorator for Retry {
+    fn inner(&self) -> &Arc<dyn Provider> {
+        &self.inner
     }
 
     async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {

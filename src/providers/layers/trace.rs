@@ -6,10 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tracing::Instrument;
 
-use super::Layer;
-use crate::domain::Operation;
+use super::{Decorator, Layer};
 use crate::error::Result;
-use crate::providers::{Call, Capabilities, OpRequest, Output, Provider};
+use crate::providers::{Call, OpRequest, Output, Provider};
 
 pub struct TraceLayer;
 
@@ -24,17 +23,9 @@ struct Traced {
 }
 
 #[async_trait]
-impl Provider for Traced {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn unready_reason(&self, op: Operation) -> Option<String> {
-        self.inner.unready_reason(op)
+impl Decorator for Traced {
+    fn inner(&self) -> &Arc<dyn Provider> {
+        &self.inner
     }
 
     async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {

@@ -142,17 +142,7 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// A transport failure (connection refused, reset, timeout).
 pub fn transport_error(what: &str, err: reqwest::Error) -> Error {
-    let kind = if err.is_timeout() {
-        ErrorCode::DeadlineExceeded
-    } else {
-        ErrorCode::Unavailable
-    };
-    Error::new(
-        kind,
-        format!("images API {what} failed: {}", err.without_url()),
-    )
-    .retryable(true)
-    .with_provider(PROVIDER)
+    crate::providers::remote::transport_error(PROVIDER, "images API", what, err)
 }
 
 /// An answer that is not the documented JSON.

@@ -4,7 +4,9 @@
 pub mod download;
 pub mod publish;
 mod retry_after;
+mod transport;
 
 pub use download::ResultDownloader;
 pub use publish::{InputPublisher, PublishedInput};
 pub use retry_after::retry_after;
+pub use transport::transport_error;
