@@ -47,7 +47,7 @@ use imgforge::domain::params::{EdgeRefinement, RemoveBackgroundParams};
 use imgforge::domain::{ImageFormat, ImageLimits, SourceImage};
 use imgforge::media;
 use imgforge::proto::v1 as pb;
-use imgforge::providers::local::cutout::{self, CutoutOptions, Refinement};
+use imgforge::providers::local::cutout::{self, CutoutOptions};
 use imgforge::providers::local::{LocalProvider, Segmenter};
 use imgforge::providers::{Call, OpRequest, Provider};
 use serde_json::{Value, json};
@@ -378,16 +378,13 @@ fn stage_samples(
     let render = |refinement| cutout::render(&rgb, &mask, &options(refinement)).expect("render");
     let encode =
         |image: &image::DynamicImage| media::encode(image, ImageFormat::Png, 90).expect("encode");
-    for (refinement, refine) in [
-        (Refinement::GuidedFilter, EdgeRefinement::GuidedFilter),
-        (Refinement::None, EdgeRefinement::None),
-    ] {
+    for refine in [EdgeRefinement::GuidedFilter, EdgeRefinement::None] {
         assert!(
-            encode(&render(refinement)) == shipped(refine),
+            encode(&render(refine)) == shipped(refine),
             "the stages timed here are no longer what remove_background does"
         );
     }
-    let rendered = render(Refinement::GuidedFilter);
+    let rendered = render(EdgeRefinement::GuidedFilter);
     let [d, s, rg, rn, e] = OUR_STAGES;
     vec![
         (d, sample_ms(runs, warmup, decode)),
@@ -397,9 +394,9 @@ fn stage_samples(
         ),
         (
             rg,
-            sample_ms(runs, warmup, || render(Refinement::GuidedFilter)),
+            sample_ms(runs, warmup, || render(EdgeRefinement::GuidedFilter)),
         ),
-        (rn, sample_ms(runs, warmup, || render(Refinement::None))),
+        (rn, sample_ms(runs, warmup, || render(EdgeRefinement::None))),
         (e, sample_ms(runs, warmup, || encode(&rendered))),
     ]
 }

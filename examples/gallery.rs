@@ -17,7 +17,7 @@ use image::{DynamicImage, GrayImage, RgbImage, Rgba, RgbaImage, imageops};
 use imgforge::imaging::resize::resize_to;
 use imgforge::providers::local::Segmenter;
 use imgforge::providers::local::composite::{self, CompositeOptions};
-use imgforge::providers::local::cutout::{self, CutoutKind, CutoutOptions, Refinement};
+use imgforge::providers::local::cutout::{self, CutoutMode, CutoutOptions, EdgeRefinement};
 use imgforge::providers::local::refine::{
     MattingOptions, alpha_matting, estimate_foreground, guided_filter, refine_edges,
 };
@@ -103,14 +103,14 @@ fn median_of_5(work: &dyn Fn()) -> Duration {
 fn cutouts(out: &Path) -> anyhow::Result<()> {
     let (image, mask) = subject("astronaut", "astronaut.png")?;
     let refinements = [
-        ("none", Refinement::None),
-        ("guided", Refinement::GuidedFilter),
-        ("matting", Refinement::AlphaMatting),
+        ("none", EdgeRefinement::None),
+        ("guided", EdgeRefinement::GuidedFilter),
+        ("matting", EdgeRefinement::AlphaMatting),
     ];
     let kinds = [
-        ("cutout", CutoutKind::Cutout),
-        ("mask", CutoutKind::Mask),
-        ("solid", CutoutKind::Solid([40, 120, 220, 255])),
+        ("cutout", CutoutMode::Cutout),
+        ("mask", CutoutMode::Mask),
+        ("solid", CutoutMode::Solid([40, 120, 220, 255])),
     ];
     for (refinement_name, refinement) in refinements {
         for (kind_name, kind) in kinds {

@@ -134,6 +134,7 @@ pub async fn start_with_clock(
         StartPolicy::AnonymousLoopback | StartPolicy::AnonymousAllowed => Admission::Anonymous,
     };
     policy::log(start_policy, settings.auth.keys.len());
+    let nonce_owner = admission.clone();
     let covers = Covers {
         catalogue: Arc::new(OptionCatalogue::load(&settings.cover.options_file)?),
         references: ReferenceImages::new(engine.clone(), state.clone()),
@@ -168,12 +169,23 @@ pub async fn start_with_clock(
         )
         .await
     });
+    let mut tasks = vec![grpc_task, http_task];
+    if let Admission::Signed(authenticator) = &nonce_owner {
+        // Nonces decided in memory reach the store before the process goes; the writer
+        // keeps running behind the requests that drain after this.
+        let (authenticator, shutdown) = (authenticator.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            shutdown.cancelled().await;
+            authenticator.flush_nonces().await;
+            Ok(())
+        }));
+    }
     tracing::info!(%grpc_addr, %http_addr, "imgforge serving");
     Ok(RunningServer {
         grpc_addr,
         http_addr,
         shutdown,
-        tasks: vec![grpc_task, http_task],
+        tasks,
         grace: Duration::from_secs(settings.server.shutdown_grace_secs),
     })
 }

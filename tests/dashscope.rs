@@ -872,3 +872,60 @@ async fn rest_create_character_answers_with_the_oss_url_beside_the_inline_image(
     );
     server.stop().await;
 }
+
+/// Issue 10: gRPC health follows readiness live. The character service's only provider
+/// failing opens its circuit and the service turns NOT_SERVING; when the open period ends
+/// and a probe may pass again, it is SERVING again — all seen on one Watch stream.
+#[tokio::test]
+async fn health_follows_an_opening_and_closing_circuit_live() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let emulator = DashScopeEmulator::start().await;
+    emulator.script_submits(
+        "wanx-style-repaint-v1",
+        vec![SubmitScript::Error {
+            status: 500,
+            code: "InternalError".into(),
+            retry_after: None,
+        }],
+    );
+    let server = TestServer::start_with(|s| {
+        emulator.configure(s, &[]);
+        s.providers.resilience.max_attempts = 1;
+        s.providers.resilience.circuit_failures = 1;
+        s.providers.resilience.circuit_open_secs = 2;
+    })
+    .await;
+    let mut health = HealthClient::new(server.channel().await);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "imgforge.v1.CharacterService".into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut next = async || {
+        let reply = tokio::time::timeout(Duration::from_secs(10), watch.message())
+            .await
+            .expect("a health change within 10 s")
+            .expect("stream open")
+            .expect("a message");
+        ServingStatus::try_from(reply.status).expect("a known status")
+    };
+    assert_eq!(next().await, ServingStatus::Serving);
+
+    let err = CharacterServiceClient::new(server.channel().await)
+        .create_character(pb::CreateCharacterRequest {
+            photo: data(png(600, 800)),
+            style_preset: pb::StylePreset::Cartoon as i32,
+            output: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert_eq!(next().await, ServingStatus::NotServing, "circuit opened");
+    assert_eq!(next().await, ServingStatus::Serving, "open period over");
+    server.stop().await;
+}

@@ -5,6 +5,7 @@
 pub mod canonical;
 mod keys;
 mod layer;
+mod nonces;
 pub mod policy;
 mod rate;
 mod transport;

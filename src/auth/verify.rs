@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::canonical::{self, SignedRequest};
 use super::keys::KeyRing;
+use super::nonces::NonceLedger;
 use super::rate::RateLimiter;
 use crate::config::AuthSettings;
 use crate::error::{Error, ErrorCode, Result};
@@ -63,6 +64,7 @@ pub struct RequestHead<'a> {
 pub struct Authenticator {
     keys: KeyRing,
     store: Arc<dyn StateStore>,
+    nonces: NonceLedger,
     limiter: RateLimiter,
     tolerance: Duration,
 }
@@ -90,16 +92,23 @@ fn is_lower_hex_64(text: &str) -> bool {
 
 impl Authenticator {
     pub fn new(settings: &AuthSettings, store: Arc<dyn StateStore>) -> Self {
+        let tolerance = Duration::from_secs(settings.timestamp_tolerance_secs);
         Authenticator {
             keys: KeyRing::from_settings(settings),
+            nonces: NonceLedger::new(store.clone(), settings.nonce_memory),
             limiter: RateLimiter::new(store.clock().clone()),
             store,
-            tolerance: Duration::from_secs(settings.timestamp_tolerance_secs),
+            tolerance,
         }
     }
 
     pub fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    /// Writes the nonces accepted in memory to the store (at shutdown).
+    pub async fn flush_nonces(&self) {
+        self.nonces.flush().await;
     }
 
     /// Runs every check on a request whose signed body (REST: the raw body; gRPC: the one
@@ -182,7 +191,7 @@ impl Authenticator {
 
         // Kept until the timestamp can no longer pass the freshness check.
         let expires = from_millis(millis.saturating_add(tolerance));
-        if !self.store.claim_nonce(key_id, nonce, expires).await? {
+        if !self.nonces.claim(key_id, nonce, expires).await? {
             return Err(refused(
                 "the nonce was already used: a request is signed once",
             ));

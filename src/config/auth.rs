@@ -19,6 +19,9 @@ pub struct AuthSettings {
     pub rate_per_sec: f64,
     /// Requests a key may send at once above its rate.
     pub rate_burst: u32,
+    /// Nonces the embedded (SQLite) store keeps in memory to decide replays without a
+    /// database write per request; beyond it, claims go to the store. 0 = always the store.
+    pub nonce_memory: usize,
     pub keys: Vec<ApiKeySettings>,
 }
 
@@ -29,6 +32,7 @@ impl Default for AuthSettings {
             timestamp_tolerance_secs: 300,
             rate_per_sec: 20.0,
             rate_burst: 40,
+            nonce_memory: 1_000_000,
             keys: Vec::new(),
         }
     }

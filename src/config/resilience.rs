@@ -20,6 +20,12 @@ pub struct ResilienceSettings {
     pub circuit_failures: u32,
     /// How long an open circuit refuses calls before letting one through to probe.
     pub circuit_open_secs: u64,
+    /// Calls one API key may start per second on one provider (burst `caller_burst`); 0 is
+    /// no limit. Over it, calls wait their turn (inside the call's deadline).
+    pub caller_rate_per_sec: f64,
+    pub caller_burst: u32,
+    /// Calls of one API key running at once on one provider; 0 is no limit.
+    pub caller_in_flight: usize,
 }
 
 impl Default for ResilienceSettings {
@@ -31,6 +37,9 @@ impl Default for ResilienceSettings {
             backoff_max_ms: 20_000,
             circuit_failures: 5,
             circuit_open_secs: 30,
+            caller_rate_per_sec: 0.0,
+            caller_burst: 10,
+            caller_in_flight: 0,
         }
     }
 }
@@ -51,6 +60,18 @@ impl ResilienceSettings {
 
     pub fn circuit_open(&self) -> Duration {
         Duration::from_secs(self.circuit_open_secs)
+    }
+
+    /// Where one API key's calls to a provider are bounded; `None` when both limits are off.
+    pub fn caller_limits(&self) -> Option<(Option<f64>, u32, Option<usize>)> {
+        let rate = (self.caller_rate_per_sec.is_finite() && self.caller_rate_per_sec > 0.0)
+            .then_some(self.caller_rate_per_sec);
+        let in_flight = (self.caller_in_flight > 0).then_some(self.caller_in_flight);
+        (rate.is_some() || in_flight.is_some()).then_some((
+            rate,
+            self.caller_burst.max(1),
+            in_flight,
+        ))
     }
 }
 

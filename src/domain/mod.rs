@@ -1,5 +1,6 @@
 //! Proto-free domain types: images, operations and their parameters.
 
+pub mod color;
 pub mod generation;
 pub mod image;
 pub mod operation;

@@ -1,5 +1,6 @@
 //! Validated parameters of the operations, independent of how they arrived.
 
+pub use super::color::parse_color;
 use crate::domain::ImageFormat;
 use crate::error::{Error, Result};
 
@@ -137,6 +138,30 @@ pub enum CutoutMode {
     Solid([u8; 4]),
 }
 
+impl CutoutMode {
+    /// From the names REST callers use (`cutout`, `mask`, `solid`; absent means cutout); a
+    /// solid background without a colour is white.
+    pub fn parse(mode: Option<&str>, background_color: Option<&str>) -> Result<Self> {
+        match mode.map(str::trim) {
+            None | Some("") | Some("cutout") => Ok(CutoutMode::Cutout),
+            Some("mask") => Ok(CutoutMode::Mask),
+            Some("solid") => Ok(CutoutMode::Solid(parse_color(
+                "background_color",
+                background_color
+                    .filter(|c| !c.trim().is_empty())
+                    .unwrap_or("white"),
+            )?)),
+            Some(other) => Err(Error::invalid(
+                "mode",
+                format!(
+                    "mode must be cutout, mask or solid; got {:?}",
+                    crate::redact::echo(other)
+                ),
+            )),
+        }
+    }
+}
+
 /// How the mask edge is refined for hair and soft edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EdgeRefinement {
@@ -146,6 +171,24 @@ pub enum EdgeRefinement {
     GuidedFilter,
     /// Trimap + matting of the unknown band: slower, best on hair.
     AlphaMatting,
+}
+
+impl EdgeRefinement {
+    /// From the names REST and the CLI use: `none`, `guided` (the default), `matting`.
+    pub fn parse(text: Option<&str>) -> Result<Self> {
+        match text.map(str::trim) {
+            None | Some("") | Some("guided") => Ok(EdgeRefinement::GuidedFilter),
+            Some("none") => Ok(EdgeRefinement::None),
+            Some("matting") => Ok(EdgeRefinement::AlphaMatting),
+            Some(other) => Err(Error::invalid(
+                "refine",
+                format!(
+                    "refine must be none, guided or matting; got {:?}",
+                    crate::redact::echo(other)
+                ),
+            )),
+        }
+    }
 }
 
 /// Seed 002 `/remove_bg`, with the options users of rembg and remove.bg expect.
@@ -186,40 +229,6 @@ impl RemoveBackgroundParams {
         }
         Ok(())
     }
-}
-
-/// Parses a colour as `#RRGGBB`, `#RRGGBBAA` (the `#` optional) or a few names.
-pub fn parse_color(field: &str, text: &str) -> Result<[u8; 4]> {
-    let named = match text.trim().to_ascii_lowercase().as_str() {
-        "white" => Some([255, 255, 255, 255]),
-        "black" => Some([0, 0, 0, 255]),
-        "transparent" => Some([0, 0, 0, 0]),
-        "gray" | "grey" => Some([128, 128, 128, 255]),
-        _ => None,
-    };
-    if let Some(rgba) = named {
-        return Ok(rgba);
-    }
-    let hex = text.trim().trim_start_matches('#');
-    let bad = || {
-        Error::invalid(
-            field,
-            format!(
-                "{field} must be #RRGGBB, #RRGGBBAA or white/black/gray/transparent; got {:?}",
-                crate::redact::echo(text)
-            ),
-        )
-    };
-    if !(hex.len() == 6 || hex.len() == 8) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
-    Ok([
-        byte(0)?,
-        byte(2)?,
-        byte(4)?,
-        if hex.len() == 8 { byte(6)? } else { 255 },
-    ])
 }
 
 /// Where the subject goes on the new background; `None` keeps the provider's default.
@@ -300,6 +309,12 @@ pub enum StylePreset {
 }
 
 impl StylePreset {
+    pub const ALL: [StylePreset; 3] = [
+        StylePreset::Default,
+        StylePreset::Cartoon,
+        StylePreset::Watercolor,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             StylePreset::Default => "default",
@@ -311,16 +326,19 @@ impl StylePreset {
     /// Seed 000: absent means `default`; anything else unknown is refused.
     pub fn parse(text: Option<&str>) -> Result<Self> {
         match text.map(str::trim) {
-            None | Some("") | Some("default") => Ok(StylePreset::Default),
-            Some("cartoon") => Ok(StylePreset::Cartoon),
-            Some("watercolor") => Ok(StylePreset::Watercolor),
-            Some(other) => Err(Error::invalid(
-                "style_preset",
-                format!(
-                    "style_preset must be one of default, cartoon, watercolor; got {:?}",
-                    crate::redact::echo(other)
-                ),
-            )),
+            None | Some("") => Ok(StylePreset::Default),
+            Some(name) => Self::ALL
+                .into_iter()
+                .find(|preset| preset.name() == name)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "style_preset",
+                        format!(
+                            "style_preset must be one of default, cartoon, watercolor; got {:?}",
+                            crate::redact::echo(name)
+                        ),
+                    )
+                }),
         }
     }
 }
@@ -403,15 +421,6 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("placement.scale"));
-    }
-
-    #[test]
-    fn parses_colours_and_names_the_field() {
-        assert_eq!(parse_color("c", "#ff0080").unwrap(), [255, 0, 128, 255]);
-        assert_eq!(parse_color("c", "00000080").unwrap(), [0, 0, 0, 128]);
-        assert_eq!(parse_color("c", "White").unwrap(), [255, 255, 255, 255]);
-        let err = parse_color("background_color", "#12").unwrap_err();
-        assert_eq!(err.field.as_deref(), Some("background_color"));
     }
 
     #[test]

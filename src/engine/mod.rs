@@ -576,11 +576,15 @@ impl Engine {
     ) -> Result<CharacterOutcome> {
         let photo = self.inputs.resolve(photo, field).await?;
         let limits = self.inputs.limits;
+        // Decoding and fitting the photo is CPU work like any other: it waits for a utility
+        // slot, even when a remote provider does the rest.
+        let slot = self.providers.lanes().admit(Operation::Resize).await?;
         let photo = crate::media::cancel::run_blocking(limits.job_budget(), move || {
             preprocess::character_photo(&photo, &limits)
         })
         .await
         .map_err(|e| e.or_field(field))?;
+        drop(slot);
         let (output, provider) = self
             .run(
                 OpRequest::CreateCharacter { photo, params },

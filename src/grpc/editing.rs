@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::params::{
     ChangeBackgroundParams, ChangeClothesParams, CutoutMode, EdgeRefinement, ExpandParams,
-    FixParams, Placement, RemoveBackgroundParams, RemoveWatermarkParams, parse_color,
+    FixParams, Placement, RemoveBackgroundParams, RemoveWatermarkParams,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -26,12 +26,7 @@ fn remove_background_params(req: &pb::RemoveBackgroundRequest) -> Result<RemoveB
         Ok(pb::CutoutMode::Unspecified | pb::CutoutMode::Cutout) => CutoutMode::Cutout,
         Ok(pb::CutoutMode::Mask) => CutoutMode::Mask,
         Ok(pb::CutoutMode::SolidBackground) => {
-            let color = if req.background_color.trim().is_empty() {
-                "white"
-            } else {
-                req.background_color.as_str()
-            };
-            CutoutMode::Solid(parse_color("background_color", color)?)
+            CutoutMode::parse(Some("solid"), Some(&req.background_color))?
         }
         Err(_) => return Err(Error::invalid("mode", format!("unknown mode {}", req.mode))),
     };

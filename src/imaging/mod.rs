@@ -2,5 +2,8 @@
 //! compositing, colour spaces, blurs and bounding boxes. It imports nothing but `domain`,
 //! `error` and `media`, so anything may use it.
 
+pub mod blur;
+pub mod matte;
+pub mod oklab;
 pub mod resample;
 pub mod resize;

@@ -33,6 +33,9 @@ fn build(name: &str, context: &ProviderContext) -> anyhow::Result<Arc<dyn Provid
 pub struct ProviderRegistry {
     providers: BTreeMap<&'static str, Arc<dyn Provider>>,
     chains: BTreeMap<Operation, Vec<String>>,
+    /// The CPU lanes local work is admitted through: the local provider's, and the engine's
+    /// own steps (photo preprocessing) outside any provider.
+    lanes: Arc<Lanes>,
 }
 
 /// The providers an operation may run on, in order, and every name that was configured.
@@ -46,7 +49,8 @@ impl ProviderRegistry {
     pub fn from_settings(settings: &Settings, blobs: BlobStore) -> anyhow::Result<Self> {
         // Every local job, including the local steps of remote operations, passes admission.
         let lanes = Arc::new(Lanes::new(&settings.server.lanes));
-        let local = AdmissionLayer::new(lanes).layer(Arc::new(LocalProvider::new(settings)));
+        let local =
+            AdmissionLayer::new(lanes.clone()).layer(Arc::new(LocalProvider::new(settings)));
         let context = ProviderContext::new(settings, blobs)?;
         let mut providers: BTreeMap<&'static str, Arc<dyn Provider>> = BTreeMap::new();
         providers.insert(local.name(), local);
@@ -69,7 +73,11 @@ impl ProviderRegistry {
             }
             chains.insert(op, chain);
         }
-        Ok(ProviderRegistry { providers, chains })
+        Ok(ProviderRegistry {
+            providers,
+            chains,
+            lanes,
+        })
     }
 
     /// A registry of the given providers with one chain for every operation (the names in
@@ -83,7 +91,14 @@ impl ProviderRegistry {
                 .iter()
                 .map(|&op| (op, chain.clone()))
                 .collect(),
+            lanes: Arc::new(Lanes::new(
+                &crate::config::Settings::embedded().server.lanes,
+            )),
         }
+    }
+
+    pub fn lanes(&self) -> &Arc<Lanes> {
+        &self.lanes
     }
 
     /// The configured providers of `op` that support it, in chain order.

@@ -57,6 +57,10 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// record has not expired (a replay).
     async fn claim_nonce(&self, key_id: &str, nonce: &str, expires_at: SystemTime) -> Result<bool>;
 
+    /// Up to `limit` unexpired nonces as `(key id, nonce, expiry)`, for a process that keeps
+    /// them in memory to start from what earlier processes accepted.
+    async fn live_nonces(&self, limit: usize) -> Result<Vec<(String, String, SystemTime)>>;
+
     /// Deletes every expired row.
     async fn sweep(&self) -> Result<SweepReport>;
 }

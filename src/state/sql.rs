@@ -268,6 +268,28 @@ impl StateStore for SqlStateStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn live_nonces(&self, limit: usize) -> Result<Vec<(String, String, SystemTime)>> {
+        let rows = sqlx::query(
+            "SELECT key_id, nonce, expires_at FROM request_nonces WHERE expires_at > $1 \
+             LIMIT $2",
+        )
+        .bind(self.now())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| unavailable("read nonces", e))?;
+        rows.iter()
+            .map(|row| {
+                let read = |e| unavailable("read nonces", e);
+                Ok((
+                    row.try_get::<String, _>("key_id").map_err(read)?,
+                    row.try_get::<String, _>("nonce").map_err(read)?,
+                    from_millis(row.try_get::<i64, _>("expires_at").map_err(read)?),
+                ))
+            })
+            .collect()
+    }
+
     async fn sweep(&self) -> Result<SweepReport> {
         let now = self.now();
         let mut report = SweepReport::default();

@@ -9,10 +9,10 @@ use crate::config::aliyun_vision::SegmentAction;
 use crate::domain::params::{CutoutMode, OutputSpec, RemoveBackgroundParams};
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, Result};
+use crate::imaging::matte::{SUBJECT_THRESHOLD, expand_bbox, over, subject_bbox};
 use crate::imaging::resize::resize_to;
 use crate::media;
 use crate::providers::aliyun_vision::error::PROVIDER;
-use crate::providers::local::cutout::{SUBJECT_THRESHOLD, expand_bbox, over, subject_bbox};
 
 /// viapi wants images larger than 32×32.
 pub const MIN_SIDE: u32 = 33;

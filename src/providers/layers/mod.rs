@@ -89,7 +89,16 @@ impl Stack {
 
 /// `inner` behind the resilience guards `settings` describe, with a span per call.
 pub fn resilient(inner: Arc<dyn Provider>, settings: &ResilienceSettings) -> Arc<dyn Provider> {
-    Stack::new(inner)
+    let mut stack = Stack::new(inner);
+    if let Some((per_second, burst, in_flight)) = settings.caller_limits() {
+        stack = stack.layer(LimitLayer {
+            key: KeyBy::Caller,
+            per_second,
+            burst,
+            in_flight,
+        });
+    }
+    stack
         .layer(CircuitLayer::new(settings))
         .layer(RetryLayer::new(settings))
         .layer(DeadlineLayer::new(settings.timeout()))

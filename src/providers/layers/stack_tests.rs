@@ -112,6 +112,7 @@ fn settings() -> ResilienceSettings {
         backoff_max_ms: 1_000,
         circuit_failures: 5,
         circuit_open_secs: 30,
+        ..ResilienceSettings::default()
     }
 }
 
@@ -382,4 +383,60 @@ fn forwards_name_and_support() {
     assert!(provider.supports(Operation::Resize));
     assert!(!provider.supports(Operation::ChangeBackground));
     assert!(!provider.is_ready(Operation::ChangeBackground));
+}
+
+async fn resize_as(provider: &Arc<dyn Provider>, caller: &str) -> Result<EncodedImage> {
+    let image = SourceImage {
+        bytes: Bytes::from_static(b"image"),
+        format: ImageFormat::Png,
+        width: 4,
+        height: 4,
+    };
+    let params = ResizeParams {
+        min_dim: 1,
+        max_dim: 16,
+        output: OutputSpec::default(),
+    };
+    let call = Call {
+        caller: Some(Arc::from(caller)),
+        ..Call::default()
+    };
+    let output = provider
+        .run(OpRequest::Resize { image, params }, &call)
+        .await?;
+    Ok(output.into_single(Operation::Resize, "fake")?.0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn caller_limits_queue_one_key_without_holding_up_another() {
+    let slow = || Step::Slow(Duration::from_secs(10), Ok(()));
+    let fake = Scripted::new([slow(), slow(), slow()]);
+    let provider = super::resilient(
+        Arc::clone(&fake) as Arc<dyn Provider>,
+        &ResilienceSettings {
+            caller_in_flight: 1,
+            ..settings()
+        },
+    );
+    let started = Instant::now();
+    let (a1, a2, b) = tokio::join!(
+        resize_as(&provider, "tenant-a"),
+        resize_as(&provider, "tenant-a"),
+        resize_as(&provider, "tenant-b"),
+    );
+    a1.and(a2).and(b).expect("all three succeed");
+    // tenant-a's second call waited for its first; tenant-b ran beside them.
+    assert_eq!(started.elapsed(), Duration::from_secs(20));
+    assert_eq!(fake.calls(), 3);
+}
+
+#[test]
+fn caller_limits_are_off_by_default() {
+    assert_eq!(ResilienceSettings::default().caller_limits(), None);
+    let limited = ResilienceSettings {
+        caller_rate_per_sec: 2.0,
+        caller_burst: 0,
+        ..ResilienceSettings::default()
+    };
+    assert_eq!(limited.caller_limits(), Some((Some(2.0), 1, None)));
 }

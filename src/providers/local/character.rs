@@ -1,6 +1,6 @@
 //! Create character (seed 000): segment the person, stylise into a character.
 
-use crate::domain::params::{CreateCharacterParams, StylePreset};
+use crate::domain::params::CreateCharacterParams;
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::{Error, ErrorCode, Result};
 use crate::media;
@@ -31,11 +31,6 @@ pub fn create_character(
         .with_field("photo"));
     }
     let alpha = refine::refine_edges(&rgb, &mask);
-    let preset = match params.preset {
-        StylePreset::Default => stylize::StylePreset::Default,
-        StylePreset::Cartoon => stylize::StylePreset::Cartoon,
-        StylePreset::Watercolor => stylize::StylePreset::Watercolor,
-    };
     let mut notes = Vec::new();
     if let Some(model) = &model {
         notes.push(format!(
@@ -45,7 +40,7 @@ pub fn create_character(
     }
     let model = model.as_ref().map(|m| m as &dyn stylize::StyleModel);
     let character =
-        image::DynamicImage::ImageRgba8(stylize::stylize_with(&rgb, &alpha, preset, model)?);
+        image::DynamicImage::ImageRgba8(stylize::stylize_with(&rgb, &alpha, params.preset, model)?);
     // A character keeps its transparent background unless the caller asks for WebP/JPEG.
     let format = params.output.format.unwrap_or(ImageFormat::Png);
     Ok(Output::image(EncodedImage {

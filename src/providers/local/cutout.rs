@@ -9,159 +9,20 @@ use std::borrow::Cow;
 
 use image::{DynamicImage, GrayImage, ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
 
+pub use crate::domain::params::{CutoutMode, EdgeRefinement};
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::imaging::matte::SUBJECT_THRESHOLD;
+use crate::imaging::matte::{expand_bbox, over, subject_bbox};
 use crate::providers::local::refine;
-
-/// Alpha above which a pixel belongs to the subject, for cropping and for deciding that the
-/// image has a subject at all (about 6 %: fainter pixels are invisible on any background).
-pub const SUBJECT_THRESHOLD: u8 = 16;
-
-/// How the segmentation mask's edge is refined before use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Refinement {
-    /// The model's mask as it is.
-    None,
-    /// A guided filter driven by the image, confined to the band where the mask is unsure
-    /// ([`refine::refine_edges`]): a few milliseconds, follows hair and fur.
-    #[default]
-    GuidedFilter,
-    /// Closed-form alpha matting of the unknown band of a trimap (rembg's defaults 240/10/10):
-    /// slower, the finest result on hair.
-    AlphaMatting,
-}
-
-/// What [`render`] produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CutoutKind {
-    /// RGBA: the subject with the background transparent.
-    #[default]
-    Cutout,
-    /// Luma: the refined alpha alone.
-    Mask,
-    /// The subject over this RGBA colour: RGB when the colour is opaque, RGBA otherwise.
-    Solid([u8; 4]),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CutoutOptions {
-    pub kind: CutoutKind,
+    pub kind: CutoutMode,
     /// Crop the output to the subject's bounding box plus `crop_margin` pixels on each side
     /// (clamped to the image).
     pub crop_to_subject: bool,
     pub crop_margin: u32,
-    pub refinement: Refinement,
-}
-
-/// Parses a background colour: `#RRGGBB`, `#RRGGBBAA`, the same without `#`, the CSS short
-/// forms `#RGB` and `#RGBA`, or a CSS basic colour name (`white`, `black`, `transparent`, ...).
-pub fn parse_color(text: &str) -> Result<[u8; 4]> {
-    let trimmed = text.trim();
-    let lower = trimmed.to_ascii_lowercase();
-    if let Some(color) = named_color(&lower) {
-        return Ok(color);
-    }
-    let (hex, has_hash) = match lower.strip_prefix('#') {
-        Some(hex) => (hex, true),
-        None => (lower.as_str(), false),
-    };
-    let parsed = if hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        match (hex.len(), has_hash) {
-            (6 | 8, _) => hex_channels(hex, 2),
-            // Short forms only with `#`: "bad" or "fed" alone read as words, not colours.
-            (3 | 4, true) => hex_channels(hex, 1),
-            _ => None,
-        }
-    } else {
-        None
-    };
-    parsed.ok_or_else(|| {
-        Error::invalid(
-            "background_color",
-            format!(
-                "background_color must be #RRGGBB, #RRGGBBAA or a colour name such as white, \
-                 black or transparent; got {trimmed:?}"
-            ),
-        )
-    })
-}
-
-/// Channels of `hex` written with `digits` hex digits each (1 digit `f` means `ff`); alpha is
-/// opaque when only three channels are given.
-fn hex_channels(hex: &str, digits: usize) -> Option<[u8; 4]> {
-    let mut color = [255u8; 4];
-    for (channel, chunk) in color.iter_mut().zip(hex.as_bytes().chunks(digits)) {
-        let value = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
-        *channel = if digits == 1 { value * 17 } else { value };
-    }
-    Some(color)
-}
-
-/// CSS basic colours (plus `transparent`, `orange` and the `grey` spellings).
-fn named_color(name: &str) -> Option<[u8; 4]> {
-    let rgb = match name {
-        "transparent" => return Some([0, 0, 0, 0]),
-        "white" => [255, 255, 255],
-        "black" => [0, 0, 0],
-        "red" => [255, 0, 0],
-        "green" => [0, 128, 0],
-        "lime" => [0, 255, 0],
-        "blue" => [0, 0, 255],
-        "yellow" => [255, 255, 0],
-        "cyan" | "aqua" => [0, 255, 255],
-        "magenta" | "fuchsia" => [255, 0, 255],
-        "gray" | "grey" => [128, 128, 128],
-        "silver" => [192, 192, 192],
-        "maroon" => [128, 0, 0],
-        "olive" => [128, 128, 0],
-        "navy" => [0, 0, 128],
-        "purple" => [128, 0, 128],
-        "teal" => [0, 128, 128],
-        "orange" => [255, 165, 0],
-        _ => return None,
-    };
-    Some([rgb[0], rgb[1], rgb[2], 255])
-}
-
-/// The bounding box `(x, y, width, height)` of the pixels whose alpha is above `threshold`, or
-/// `None` when there are none.
-pub fn subject_bbox(alpha: &GrayImage, threshold: u8) -> Option<(u32, u32, u32, u32)> {
-    let width = alpha.width() as usize;
-    if width == 0 {
-        return None;
-    }
-    let mut bounds: Option<(usize, usize, usize, usize)> = None;
-    for (y, row) in alpha.as_raw().chunks_exact(width).enumerate() {
-        let Some(first) = row.iter().position(|&a| a > threshold) else {
-            continue;
-        };
-        let last = row.iter().rposition(|&a| a > threshold).unwrap_or(first);
-        bounds = Some(match bounds {
-            None => (first, y, last, y),
-            Some((left, top, right, _)) => (left.min(first), top, right.max(last), y),
-        });
-    }
-    bounds.map(|(left, top, right, bottom)| {
-        (
-            left as u32,
-            top as u32,
-            (right - left + 1) as u32,
-            (bottom - top + 1) as u32,
-        )
-    })
-}
-
-/// Grows `bbox` by `margin` on every side, clamped to a `width`×`height` image.
-pub fn expand_bbox(
-    (x, y, w, h): (u32, u32, u32, u32),
-    margin: u32,
-    width: u32,
-    height: u32,
-) -> (u32, u32, u32, u32) {
-    let left = x.saturating_sub(margin);
-    let top = y.saturating_sub(margin);
-    let right = x.saturating_add(w).saturating_add(margin).min(width);
-    let bottom = y.saturating_add(h).saturating_add(margin).min(height);
-    (left, top, right - left, bottom - top)
+    pub refinement: EdgeRefinement,
 }
 
 fn no_subject() -> Error {
@@ -188,9 +49,9 @@ pub fn render(image: &RgbImage, mask: &GrayImage, options: &CutoutOptions) -> Re
         return Err(no_subject());
     }
     let alpha = match options.refinement {
-        Refinement::None => mask.clone(),
-        Refinement::GuidedFilter => refine::refine_edges(image, mask),
-        Refinement::AlphaMatting => {
+        EdgeRefinement::None => mask.clone(),
+        EdgeRefinement::GuidedFilter => refine::refine_edges(image, mask),
+        EdgeRefinement::AlphaMatting => {
             refine::alpha_matting(image, mask, &refine::MattingOptions::default())
         }
     };
@@ -205,9 +66,9 @@ pub fn render(image: &RgbImage, mask: &GrayImage, options: &CutoutOptions) -> Re
         (Cow::Borrowed(image), alpha)
     };
     Ok(match options.kind {
-        CutoutKind::Mask => DynamicImage::ImageLuma8(alpha),
-        CutoutKind::Cutout => DynamicImage::ImageRgba8(cutout(&image, &alpha)),
-        CutoutKind::Solid(color) => solid(&image, &alpha, color),
+        CutoutMode::Mask => DynamicImage::ImageLuma8(alpha),
+        CutoutMode::Cutout => DynamicImage::ImageRgba8(cutout(&image, &alpha)),
+        CutoutMode::Solid(color) => solid(&image, &alpha, color),
     })
 }
 
@@ -240,40 +101,6 @@ fn solid(image: &RgbImage, alpha: &GrayImage, color: [u8; 4]) -> DynamicImage {
     over(&refine::estimate_foreground(image, alpha), alpha, color)
 }
 
-/// `foreground` with straight `alpha` over `color` ("over" operator): RGB for an opaque
-/// colour, RGBA otherwise.
-pub fn over(foreground: &RgbImage, alpha: &GrayImage, color: [u8; 4]) -> DynamicImage {
-    let [cr, cg, cb, ca] = color.map(f32::from);
-    let background_alpha = ca / 255.0;
-    let mixed = |x: u32, y: u32| {
-        let a = f32::from(alpha.get_pixel(x, y)[0]) / 255.0;
-        let fg = foreground.get_pixel(x, y).0.map(f32::from);
-        let out_alpha = a + background_alpha * (1.0 - a);
-        let behind = background_alpha * (1.0 - a);
-        let mix = |f: f32, c: f32| {
-            if out_alpha <= 0.0 {
-                0
-            } else {
-                ((f * a + c * behind) / out_alpha).round().clamp(0.0, 255.0) as u8
-            }
-        };
-        (
-            [mix(fg[0], cr), mix(fg[1], cg), mix(fg[2], cb)],
-            (out_alpha * 255.0).round() as u8,
-        )
-    };
-    if color[3] == 255 {
-        DynamicImage::ImageRgb8(RgbImage::from_fn(alpha.width(), alpha.height(), |x, y| {
-            Rgb(mixed(x, y).0)
-        }))
-    } else {
-        DynamicImage::ImageRgba8(RgbaImage::from_fn(alpha.width(), alpha.height(), |x, y| {
-            let ([r, g, b], a) = mixed(x, y);
-            Rgba([r, g, b, a])
-        }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use image::Luma;
@@ -302,70 +129,13 @@ mod tests {
         (image, mask)
     }
 
-    fn options(kind: CutoutKind) -> CutoutOptions {
+    fn options(kind: CutoutMode) -> CutoutOptions {
         CutoutOptions {
             kind,
             crop_to_subject: false,
             crop_margin: 0,
-            refinement: Refinement::None,
+            refinement: EdgeRefinement::None,
         }
-    }
-
-    #[test]
-    fn parse_color_accepts_hex_forms_and_names() {
-        assert_eq!(parse_color("#FF8000").unwrap(), [255, 128, 0, 255]);
-        assert_eq!(parse_color("ff800080").unwrap(), [255, 128, 0, 128]);
-        assert_eq!(parse_color("#00000000").unwrap(), [0, 0, 0, 0]);
-        assert_eq!(parse_color(" 336699 ").unwrap(), [0x33, 0x66, 0x99, 255]);
-        assert_eq!(parse_color("#f80").unwrap(), [255, 136, 0, 255]);
-        assert_eq!(parse_color("#f808").unwrap(), [255, 136, 0, 136]);
-        assert_eq!(parse_color("White").unwrap(), [255, 255, 255, 255]);
-        assert_eq!(parse_color("black").unwrap(), [0, 0, 0, 255]);
-        assert_eq!(parse_color("transparent").unwrap(), [0, 0, 0, 0]);
-        assert_eq!(parse_color("grey").unwrap(), parse_color("gray").unwrap());
-    }
-
-    #[test]
-    fn parse_color_rejects_garbage() {
-        for text in [
-            "",
-            "#",
-            "#12345",
-            "1234567",
-            "#GGGGGG",
-            "blurple",
-            "fed",
-            "#ff00ff00ff",
-            "rgb(1,2,3)",
-            "#ｆｆｆｆｆｆ",
-        ] {
-            let err = parse_color(text).expect_err(text);
-            assert_eq!(err.code, ErrorCode::InvalidArgument, "{text}");
-            assert_eq!(err.field.as_deref(), Some("background_color"), "{text}");
-        }
-    }
-
-    #[test]
-    fn subject_bbox_covers_pixels_above_the_threshold() {
-        let mut alpha = GrayImage::new(20, 10);
-        alpha.put_pixel(3, 2, Luma([200]));
-        alpha.put_pixel(15, 7, Luma([17]));
-        alpha.put_pixel(18, 9, Luma([16])); // at the threshold: not subject
-        assert_eq!(subject_bbox(&alpha, 16), Some((3, 2, 13, 6)));
-        assert_eq!(subject_bbox(&alpha, 200), None);
-        assert_eq!(subject_bbox(&GrayImage::new(5, 5), 0), None);
-        assert_eq!(subject_bbox(&GrayImage::new(0, 0), 0), None);
-    }
-
-    #[test]
-    fn crop_keeps_margin_within_image() {
-        assert_eq!(expand_bbox((10, 10, 5, 5), 3, 100, 100), (7, 7, 11, 11));
-        assert_eq!(expand_bbox((2, 1, 5, 5), 10, 100, 100), (0, 0, 17, 16));
-        assert_eq!(expand_bbox((90, 95, 10, 5), 20, 100, 100), (70, 75, 30, 25));
-        assert_eq!(
-            expand_bbox((0, 0, 100, 100), u32::MAX, 100, 100),
-            (0, 0, 100, 100)
-        );
     }
 
     #[test]
@@ -373,9 +143,9 @@ mod tests {
         let (image, mask) = disc(80, 60);
         let bbox = subject_bbox(&mask, SUBJECT_THRESHOLD).unwrap();
         for kind in [
-            CutoutKind::Cutout,
-            CutoutKind::Mask,
-            CutoutKind::Solid([0, 0, 255, 255]),
+            CutoutMode::Cutout,
+            CutoutMode::Mask,
+            CutoutMode::Solid([0, 0, 255, 255]),
         ] {
             let cropped = CutoutOptions {
                 crop_to_subject: true,
@@ -400,14 +170,14 @@ mod tests {
     #[test]
     fn render_mask_is_the_refined_alpha_as_luma() {
         let (image, mask) = disc(40, 40);
-        let out = render(&image, &mask, &options(CutoutKind::Mask)).unwrap();
+        let out = render(&image, &mask, &options(CutoutMode::Mask)).unwrap();
         assert_eq!(out.as_luma8(), Some(&mask));
     }
 
     #[test]
     fn render_cutout_is_transparent_outside_and_untouched_inside() {
         let (image, mask) = disc(40, 40);
-        let out = render(&image, &mask, &options(CutoutKind::Cutout)).unwrap();
+        let out = render(&image, &mask, &options(CutoutMode::Cutout)).unwrap();
         let rgba = out.as_rgba8().expect("rgba");
         assert_eq!(rgba.get_pixel(0, 0).0, [0, 0, 0, 0]);
         assert_eq!(rgba.get_pixel(20, 20).0, [RED[0], RED[1], RED[2], 255]);
@@ -416,7 +186,7 @@ mod tests {
     #[test]
     fn render_cutout_removes_the_old_background_from_soft_edges() {
         let (image, mask) = disc(64, 64);
-        let out = render(&image, &mask, &options(CutoutKind::Cutout)).unwrap();
+        let out = render(&image, &mask, &options(CutoutMode::Cutout)).unwrap();
         let rgba = out.as_rgba8().expect("rgba");
         let mut checked = 0;
         for (pixel, a) in rgba.pixels().zip(mask.pixels()) {
@@ -436,7 +206,7 @@ mod tests {
     #[test]
     fn render_solid_composites_over_an_opaque_colour_as_rgb() {
         let (image, mask) = disc(64, 64);
-        let blue = CutoutKind::Solid([0, 0, 255, 255]);
+        let blue = CutoutMode::Solid([0, 0, 255, 255]);
         let out = render(&image, &mask, &options(blue)).unwrap();
         let rgb = out.as_rgb8().expect("opaque colour gives rgb");
         assert_eq!(rgb.get_pixel(0, 0).0, [0, 0, 255]);
@@ -475,13 +245,13 @@ mod tests {
         let out = render(
             &image,
             &mask,
-            &options(CutoutKind::Solid([255, 255, 255, 128])),
+            &options(CutoutMode::Solid([255, 255, 255, 128])),
         )
         .unwrap();
         let rgba = out.as_rgba8().expect("translucent colour gives rgba");
         assert_eq!(rgba.get_pixel(0, 0).0, [255, 255, 255, 128]);
         assert_eq!(rgba.get_pixel(20, 20).0, [RED[0], RED[1], RED[2], 255]);
-        let transparent = render(&image, &mask, &options(CutoutKind::Solid([0, 0, 0, 0]))).unwrap();
+        let transparent = render(&image, &mask, &options(CutoutMode::Solid([0, 0, 0, 0]))).unwrap();
         assert_eq!(
             transparent.as_rgba8().unwrap().get_pixel(0, 0).0,
             [0, 0, 0, 0]
@@ -493,9 +263,9 @@ mod tests {
         let image = RgbImage::new(30, 20);
         let faint = GrayImage::from_pixel(30, 20, Luma([SUBJECT_THRESHOLD]));
         for kind in [
-            CutoutKind::Cutout,
-            CutoutKind::Mask,
-            CutoutKind::Solid([0; 4]),
+            CutoutMode::Cutout,
+            CutoutMode::Mask,
+            CutoutMode::Solid([0; 4]),
         ] {
             let err = render(&image, &faint, &options(kind)).expect_err("empty mask");
             assert_eq!(err.code, ErrorCode::InvalidArgument);
@@ -508,7 +278,7 @@ mod tests {
         let err = render(
             &RgbImage::new(30, 20),
             &GrayImage::new(20, 30),
-            &options(CutoutKind::Mask),
+            &options(CutoutMode::Mask),
         )
         .expect_err("size mismatch");
         assert_eq!(err.code, ErrorCode::Internal);
@@ -520,13 +290,13 @@ mod tests {
         let (image, sharp) = disc(96, 96);
         let mask = image::imageops::blur(&sharp, 2.0);
         for refinement in [
-            Refinement::None,
-            Refinement::GuidedFilter,
-            Refinement::AlphaMatting,
+            EdgeRefinement::None,
+            EdgeRefinement::GuidedFilter,
+            EdgeRefinement::AlphaMatting,
         ] {
             let opts = CutoutOptions {
                 refinement,
-                ..options(CutoutKind::Mask)
+                ..options(CutoutMode::Mask)
             };
             let out = render(&image, &mask, &opts).unwrap();
             let alpha = out.as_luma8().expect("mask");

@@ -1,11 +1,11 @@
 //! Remove background: segment, refine the edge, render the requested output.
 
-use crate::domain::params::{CutoutMode, EdgeRefinement, RemoveBackgroundParams};
+use crate::domain::params::RemoveBackgroundParams;
 use crate::domain::{EncodedImage, ImageFormat, ImageLimits, SourceImage};
 use crate::error::Result;
 use crate::media;
 use crate::providers::local::Segmenter;
-use crate::providers::local::cutout::{self, CutoutKind, CutoutOptions, Refinement};
+use crate::providers::local::cutout::{self, CutoutOptions};
 
 pub fn remove_background(
     segmenter: &Segmenter,
@@ -17,18 +17,10 @@ pub fn remove_background(
     let rgb = decoded.to_rgb8();
     let mask = segmenter.mask(&rgb, params.model.as_deref())?;
     let options = CutoutOptions {
-        kind: match params.mode {
-            CutoutMode::Cutout => CutoutKind::Cutout,
-            CutoutMode::Mask => CutoutKind::Mask,
-            CutoutMode::Solid(color) => CutoutKind::Solid(color),
-        },
+        kind: params.mode,
         crop_to_subject: params.crop_to_subject,
         crop_margin: params.crop_margin,
-        refinement: match params.refine {
-            EdgeRefinement::None => Refinement::None,
-            EdgeRefinement::GuidedFilter => Refinement::GuidedFilter,
-            EdgeRefinement::AlphaMatting => Refinement::AlphaMatting,
-        },
+        refinement: params.refine,
     };
     let rendered = cutout::render(&rgb, &mask, &options)?;
     let format = params.output.format.unwrap_or(ImageFormat::Png);

@@ -6,6 +6,8 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use crate::imaging::blur;
+
 /// One channel of an image, row-major, values nominally in 0..=1.
 #[derive(Debug, PartialEq)]
 pub(super) struct Plane {
@@ -190,7 +192,7 @@ fn blur_kind(sigma: f32) -> BlurKind {
     } else if sigma <= 3.0 {
         BlurKind::Kernel(gaussian_kernel(sigma))
     } else {
-        BlurKind::Boxes(box_radii(sigma))
+        BlurKind::Boxes(blur::box_radii(sigma))
     }
 }
 
@@ -361,32 +363,6 @@ fn convolve_columns(plane: &Plane, kernel: &[f32]) -> Plane {
         }
     }
     out
-}
-
-/// Radii of three successive box blurs whose combined variance is `sigma`² (the construction
-/// browsers use for CSS blur).
-fn box_radii(sigma: f32) -> [usize; 3] {
-    const PASSES: f32 = 3.0;
-    let ideal = (12.0 * sigma * sigma / PASSES + 1.0).sqrt();
-    let mut lower = ideal.floor() as i64;
-    if lower % 2 == 0 {
-        lower -= 1;
-    }
-    let lower_f = lower as f32;
-    let lower_count = ((12.0 * sigma * sigma
-        - PASSES * lower_f * lower_f
-        - 4.0 * PASSES * lower_f
-        - 3.0 * PASSES)
-        / (-4.0 * lower_f - 4.0))
-        .round() as i64;
-    let radius = |width: i64| ((width.max(1) - 1) / 2) as usize;
-    std::array::from_fn(|i| {
-        if (i as i64) < lower_count {
-            radius(lower)
-        } else {
-            radius(lower + 2)
-        }
-    })
 }
 
 #[cfg(test)]

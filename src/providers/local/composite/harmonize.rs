@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 
 use super::blur::{Plane, smooth_blur};
 use super::subject::{Frame, Layer, PixelRect};
+use crate::imaging::oklab;
 
 /// Fraction of the gap in log lightness closed at full strength.
 const EXPOSURE_PULL: f32 = 0.5;
@@ -82,7 +83,7 @@ pub(super) fn match_colour(
     let adjust = |rgb: [f32; 3]| {
         let [l, a, b] = oklab_from_srgb(rgb);
         let lightness = (own.mean[0] + (l - own.mean[0]) * contrast) * gain;
-        linear_from_oklab([lightness.max(0.0), a + cast[0], b + cast[1]])
+        oklab::to_linear([lightness.max(0.0), a + cast[0], b + cast[1]])
     };
     // The adjustment is smooth, so it is tabulated once on a colour cube and interpolated
     // per pixel, like a photo editor's 3D LUT. The cube holds linear light, which varies
@@ -272,31 +273,10 @@ fn encode_extended(v: f32) -> f32 {
     }
 }
 
-/// Oklab (Björn Ottosson, 2020) of an sRGB colour in 0..=1.
+/// Oklab of an sRGB colour in 0..=1 (the float table keeps sub-level precision).
 pub(super) fn oklab_from_srgb(rgb: [f32; 3]) -> [f32; 3] {
     let to_linear = &tables().to_linear;
-    let [r, g, b] = rgb.map(|v| lookup(to_linear, v));
-    let l = (0.412_221_46 * r + 0.536_332_55 * g + 0.051_445_995 * b).cbrt();
-    let m = (0.211_903_5 * r + 0.680_699_5 * g + 0.107_396_96 * b).cbrt();
-    let s = (0.088_302_46 * r + 0.281_718_85 * g + 0.629_978_7 * b).cbrt();
-    [
-        0.210_454_26 * l + 0.793_617_8 * m - 0.004_072_047 * s,
-        1.977_998_5 * l - 2.428_592_2 * m + 0.450_593_7 * s,
-        0.025_904_037 * l + 0.782_771_77 * m - 0.808_675_77 * s,
-    ]
-}
-
-/// The linear-light RGB of an Oklab colour, possibly outside 0..=1.
-fn linear_from_oklab(lab: [f32; 3]) -> [f32; 3] {
-    let [l, a, b] = lab;
-    let l_ = (l + 0.396_337_78 * a + 0.215_803_76 * b).powi(3);
-    let m_ = (l - 0.105_561_346 * a - 0.063_854_17 * b).powi(3);
-    let s_ = (l - 0.089_484_18 * a - 1.291_485_5 * b).powi(3);
-    [
-        4.076_741_7 * l_ - 3.307_711_6 * m_ + 0.230_969_94 * s_,
-        -1.268_438 * l_ + 2.609_757_4 * m_ - 0.341_319_38 * s_,
-        -0.004_196_086_3 * l_ - 0.703_418_6 * m_ + 1.707_614_7 * s_,
-    ]
+    oklab::from_linear(rgb.map(|v| lookup(to_linear, v)))
 }
 
 /// sRGB in 0..=1 of a linear-light colour, clipped to the gamut.
@@ -312,7 +292,7 @@ mod tests {
     fn colour_cube_stays_close_to_the_exact_mapping() {
         let mapping = |rgb: [f32; 3]| {
             let [l, a, b] = oklab_from_srgb(rgb);
-            linear_from_oklab([l * 0.8, a + 0.02, b - 0.03])
+            oklab::to_linear([l * 0.8, a + 0.02, b - 0.03])
         };
         let cube = ColourCube::tabulate(mapping);
         let (mut total, mut count) = (0.0f64, 0.0f64);
@@ -339,7 +319,7 @@ mod tests {
         let white = oklab_from_srgb([1.0, 1.0, 1.0]);
         assert!((white[0] - 1.0).abs() < 1e-3 && white[1].abs() < 1e-3 && white[2].abs() < 1e-3);
         for rgb in [[0.2, 0.5, 0.9], [0.9, 0.3, 0.1], [0.05, 0.05, 0.05]] {
-            let back = srgb_from_linear(linear_from_oklab(oklab_from_srgb(rgb)));
+            let back = srgb_from_linear(oklab::to_linear(oklab_from_srgb(rgb)));
             for (x, y) in rgb.iter().zip(back) {
                 assert!((x - y).abs() < 1e-3, "{rgb:?} came back as {back:?}");
             }

@@ -9,43 +9,7 @@ use frame::Frame;
 use oklab::LabImage;
 use silhouette::Silhouette;
 
-/// The looks a user can ask for with `style_preset`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StylePreset {
-    Default,
-    Cartoon,
-    Watercolor,
-}
-
-impl StylePreset {
-    pub const ALL: [StylePreset; 3] = [
-        StylePreset::Default,
-        StylePreset::Cartoon,
-        StylePreset::Watercolor,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StylePreset::Default => "default",
-            StylePreset::Cartoon => "cartoon",
-            StylePreset::Watercolor => "watercolor",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|preset| preset.name() == text)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "style_preset",
-                    format!(
-                        "style_preset must be one of default, cartoon, watercolor; got {text:?}"
-                    ),
-                )
-            })
-    }
-}
+pub use crate::domain::params::StylePreset;
 
 /// An operator-installed style model (an ONNX image-to-image network, say).
 pub trait StyleModel: Send + Sync {

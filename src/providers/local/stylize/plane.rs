@@ -1,6 +1,7 @@
 //! A single-channel `f32` raster and the separable filters the stylisation builds on.
 
 use super::parallel::{for_each_band, rows_from_fn};
+use crate::imaging::blur;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plane {
@@ -72,7 +73,7 @@ impl Plane {
             return self.clone();
         }
         let mut plane = self.clone();
-        for radius in box_radii(sigma) {
+        for radius in blur::box_radii(sigma) {
             plane = plane.box_blur(radius);
         }
         plane
@@ -144,33 +145,6 @@ impl Plane {
             data,
         }
     }
-}
-
-/// Radii of three box filters whose cascade approximates a Gaussian of `sigma`.
-fn box_radii(sigma: f32) -> [usize; 3] {
-    const PASSES: f32 = 3.0;
-    let ideal = (12.0 * sigma * sigma / PASSES + 1.0).sqrt();
-    let mut lower = ideal.floor() as i32;
-    if lower % 2 == 0 {
-        lower -= 1;
-    }
-    let lower_f = lower as f32;
-    let lower_count = ((12.0 * sigma * sigma
-        - PASSES * lower_f * lower_f
-        - 4.0 * PASSES * lower_f
-        - 3.0 * PASSES)
-        / (-4.0 * lower_f - 4.0))
-        .round() as i32;
-    let mut radii = [0; 3];
-    for (i, radius) in radii.iter_mut().enumerate() {
-        let size = if (i as i32) < lower_count {
-            lower
-        } else {
-            lower + 2
-        };
-        *radius = ((size.max(1) - 1) / 2) as usize;
-    }
-    radii
 }
 
 #[cfg(test)]
