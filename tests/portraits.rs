@@ -588,6 +588,38 @@ async fn grpc_the_same_calls_with_the_watch_stream_make_portraits() {
         .await
         .unwrap_err();
     assert_eq!(stranger.code(), tonic::Code::NotFound);
+
+    let request = pb::DeleteUserModelRequest {
+        user_id: created.user_id.clone(),
+    };
+    let stranger = client
+        .delete_user_model(signed(
+            OTHER_KEY,
+            OTHER_SECRET,
+            "DeleteUserModel",
+            request.clone(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stranger.code(), tonic::Code::NotFound);
+    let deleted = client
+        .delete_user_model(signed(KEY, SECRET, "DeleteUserModel", request))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.deleted_tasks, 2);
+    let gone = client
+        .get_portrait_task(signed(
+            KEY,
+            SECRET,
+            "GetPortraitTask",
+            pb::GetPortraitTaskRequest {
+                task_id: task.task_id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), tonic::Code::NotFound);
     server.stop().await;
 }
 

@@ -34,8 +34,8 @@ pub struct PortraitSettings {
     pub min_sharpness: f64,
     /// Curation: difference hashes (64 bits) this close or closer are near-duplicates.
     pub duplicate_distance: u32,
-    /// Curation: subject colour distance (0..1) from the set's most typical photo above which
-    /// a photo shows a different subject.
+    /// Curation: median subject distance (silhouette and chromaticity, 0..1) to the other
+    /// photos above which a photo shows a different subject.
     pub max_subject_distance: f64,
     /// Portraits per generation task.
     pub images_per_task: usize,
@@ -61,7 +61,7 @@ impl Default for PortraitSettings {
             min_photo_side: 256,
             min_sharpness: 15.0,
             duplicate_distance: 3,
-            max_subject_distance: 0.45,
+            max_subject_distance: 0.27,
             images_per_task: 4,
             watch_poll_ms: 500,
             styles_file: String::new(),

@@ -159,6 +159,22 @@ impl PortraitService for PortraitApi {
         }))
     }
 
+    async fn delete_user_model(
+        &self,
+        request: Request<pb::DeleteUserModelRequest>,
+    ) -> Result<Response<pb::DeleteUserModelResponse>, Status> {
+        let caller = caller(&request)?;
+        let user_id = request.into_inner().user_id;
+        if user_id.trim().is_empty() {
+            return Err(Error::invalid("user_id", "user_id is required").into());
+        }
+        let deleted_tasks = self.portraits.delete_user_model(&caller, &user_id).await?;
+        Ok(Response::new(pb::DeleteUserModelResponse {
+            user_id,
+            deleted_tasks,
+        }))
+    }
+
     async fn watch_portrait_task(
         &self,
         request: Request<pb::WatchPortraitTaskRequest>,

@@ -2,7 +2,7 @@
 //! enough, one clear subject), then against the set (the same subject as the set's most
 //! typical photo, no near-duplicates). Every rejection keeps its reason for the task's error.
 
-use super::features::{Features, signature_distance};
+use super::features::{Features, subject_distance};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
@@ -91,34 +91,28 @@ pub fn select(photos: &[Measured], rules: &Rules) -> Selection {
         }
     }
 
-    // The medoid (least total distance to the others) stands for "the person": with a set of
-    // mostly one person it is that person, whatever the odd photos show.
-    let distance = |a: &Features, b: &Features| signature_distance(&a.signature, &b.signature);
-    let medoid = alone
-        .iter()
-        .map(|(i, f)| {
-            let total: f64 = alone.iter().map(|(_, g)| distance(f, g)).sum();
-            (*i, total)
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(i, _)| i);
+    // Each photo's median distance to the others: with a set of mostly one person, that
+    // person's photos are close to most of the set whatever the odd ones show.
     let mut same_subject = Vec::new();
-    if let Some(medoid) = medoid {
-        let centre = alone.iter().find(|(i, _)| *i == medoid).map(|(_, f)| *f);
-        for (index, f) in &alone {
-            let d = centre.map_or(0.0, |c| distance(f, c));
-            if d > rules.max_subject_distance {
-                rejected.push(Rejection {
-                    index: *index,
-                    reason: format!(
-                        "not the same person as the rest of the set (subject colour distance \
-                         {d:.2}, at most {:.2})",
-                        rules.max_subject_distance
-                    ),
-                });
-            } else {
-                same_subject.push((*index, *f));
-            }
+    for (index, f) in &alone {
+        let mut distances: Vec<f64> = alone
+            .iter()
+            .filter(|(other, _)| other != index)
+            .map(|(_, g)| subject_distance(f, g))
+            .collect();
+        distances.sort_by(f64::total_cmp);
+        let d = distances.get(distances.len() / 2).copied().unwrap_or(0.0);
+        if d > rules.max_subject_distance {
+            rejected.push(Rejection {
+                index: *index,
+                reason: format!(
+                    "not the same person as the rest of the set (subject distance {d:.2} to \
+                     the other photos, at most {:.2})",
+                    rules.max_subject_distance
+                ),
+            });
+        } else {
+            same_subject.push((*index, *f));
         }
     }
 
@@ -149,7 +143,7 @@ pub fn select(photos: &[Measured], rules: &Rules) -> Selection {
 mod tests {
     use super::*;
 
-    fn photo(signature: Vec<f64>, dhash: u64, sharpness: f64) -> Measured {
+    fn photo(chroma: Vec<f64>, dhash: u64, sharpness: f64) -> Measured {
         Measured::Photo {
             width: 512,
             height: 512,
@@ -157,7 +151,8 @@ mod tests {
                 sharpness,
                 subject_share: 0.3,
                 main_region_share: 0.95,
-                signature,
+                chroma,
+                silhouette: vec![0.5; 4],
                 dhash,
             },
         }
@@ -167,7 +162,7 @@ mod tests {
         min_side: 256,
         min_sharpness: 15.0,
         duplicate_distance: 3,
-        max_subject_distance: 0.45,
+        max_subject_distance: 0.27,
         min_usable: 2,
     };
 
