@@ -22,6 +22,7 @@ use imgforge::portrait::Portraits;
 use imgforge::portrait::backend::{
     GenerationInput, Heartbeat, PortraitBackend, RemoteRef, TrainingInput, UserModelHandle,
 };
+use imgforge::portrait::callbacks::CallbackSink;
 use imgforge::proto::v1 as pb;
 use imgforge::proto::v1::portrait_service_client::PortraitServiceClient;
 use imgforge::state::{
@@ -678,9 +679,35 @@ impl PortraitBackend for CountingBackend {
     }
 }
 
+/// Records every callback it is handed.
+#[derive(Default)]
+struct RecordingSink {
+    calls: Mutex<Vec<(String, String, String, String)>>,
+}
+
+#[async_trait]
+impl CallbackSink for RecordingSink {
+    async fn deliver(
+        &self,
+        tenant: &str,
+        webhook_id: &str,
+        url: &str,
+        body_json: &str,
+    ) -> imgforge::error::Result<()> {
+        self.calls.lock().unwrap().push((
+            tenant.into(),
+            webhook_id.into(),
+            url.into(),
+            body_json.into(),
+        ));
+        Ok(())
+    }
+}
+
 struct Pool {
     portraits: Arc<Portraits>,
     backend: Arc<CountingBackend>,
+    sink: Arc<RecordingSink>,
     stop: CancellationToken,
 }
 
@@ -701,13 +728,16 @@ async fn pool(settings: &Settings, clock: Arc<dyn Clock>) -> Pool {
         .expect("state opens");
     let engine = Engine::from_settings(settings).unwrap();
     let backend = Arc::new(CountingBackend::default());
+    let sink = Arc::new(RecordingSink::default());
     let portraits = Arc::new(Portraits {
         backend: backend.clone(),
+        callbacks: sink.clone(),
         ..Portraits::from_settings(settings, engine, state).unwrap()
     });
     Pool {
         portraits,
         backend,
+        sink,
         stop: CancellationToken::new(),
     }
 }
@@ -843,7 +873,8 @@ async fn a_task_whose_workers_lease_expired_is_taken_over_and_finished() {
     let state = p.portraits.state.clone();
     let now = clock.now();
     ready_model(state.as_ref(), now).await;
-    let task = generation(now);
+    let mut task = generation(now);
+    task.callback_url = Some("https://hooks.example.com/portraits".into());
     state.insert_portrait_task(&task).await.unwrap();
     // A worker that claimed it, stored its backend job and then died.
     let lease = Duration::from_secs(settings.portrait.lease_secs);
@@ -876,4 +907,27 @@ async fn a_task_whose_workers_lease_expired_is_taken_over_and_finished() {
     assert_eq!(done[0].state, TaskState::Succeeded, "{:?}", done[0]);
     assert_eq!(done[0].attempts, 2);
     assert_eq!(p.backend.runs.lock().unwrap().get(&task.id), Some(&1));
+
+    // One callback, recorded in the outbox with its stable id and the task-query body.
+    let outbox = state
+        .portrait_callback(&task.id)
+        .await
+        .unwrap()
+        .expect("an outbox row");
+    assert_eq!((outbox.attempts, outbox.delivered_at.is_some()), (1, true));
+    let calls = p.sink.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (tenant, webhook_id, url, body) = &calls[0];
+    assert_eq!(
+        (tenant.as_str(), url.as_str()),
+        ("ak", "https://hooks.example.com/portraits")
+    );
+    assert_eq!(webhook_id, &outbox.webhook_id);
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (body["state"].as_i64(), body["tsk_type"].as_i64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(body["id"], task.id.as_str());
+    assert_eq!(body["result_paths"].as_array().unwrap().len(), 1);
 }

@@ -73,7 +73,7 @@ impl PortraitSettings {
     pub fn validate(&self, blob_ttl_secs: u64) -> anyhow::Result<()> {
         if self.lease_secs == 0
             || self.heartbeat_secs == 0
-            || self.heartbeat_secs * 2 > self.lease_secs
+            || self.heartbeat_secs.saturating_mul(2) > self.lease_secs
         {
             anyhow::bail!(
                 "portrait.heartbeat_secs must be positive and at most half of portrait.lease_secs"
@@ -100,7 +100,9 @@ impl PortraitSettings {
         if !(1..=16).contains(&self.images_per_task) {
             anyhow::bail!("portrait.images_per_task must be within 1..=16");
         }
-        if !(self.min_sharpness >= 0.0) || !(0.0..=1.0).contains(&self.max_subject_distance) {
+        if !(0.0..=f64::MAX).contains(&self.min_sharpness)
+            || !(0.0..=1.0).contains(&self.max_subject_distance)
+        {
             anyhow::bail!(
                 "portrait.min_sharpness must be >= 0 and portrait.max_subject_distance within 0..=1"
             );

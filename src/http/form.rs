@@ -223,7 +223,11 @@ impl JsonBody {
                 .enumerate()
                 .map(|(i, item)| match item {
                     Value::String(s) => Ok(s.trim().to_owned()),
-                    other => Err(Error::invalid(
+                    other @ (Value::Null
+                    | Value::Bool(_)
+                    | Value::Number(_)
+                    | Value::Array(_)
+                    | Value::Object(_)) => Err(Error::invalid(
                         format!("{name}[{i}]"),
                         format!("{name}[{i}] must be a string, got {other}"),
                     )),
