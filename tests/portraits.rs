@@ -229,6 +229,22 @@ async fn rest_the_five_calls_in_order_make_stylised_portraits_and_refuse_what_th
         secret: OTHER_SECRET,
     };
 
+    // Unsigned: refused in seed 003's envelope.
+    let unsigned = server
+        .http
+        .post(server.url("/cloud/aigc_task_query"))
+        .body(r#"{"task_id":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let reply: Value = unsigned.json().await.unwrap();
+    assert_eq!(reply["ret"], 401, "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().contains("x-imgforge-key"),
+        "{reply}"
+    );
+
     let mut paths = Vec::new();
     for (_, photo) in &photos {
         let path = rest.upload(photo).await;
