@@ -221,7 +221,22 @@ mod tests {
         );
         assert!((a.dhash ^ b.dhash).count_ones() <= 8);
         assert!(subject_distance(&a, &a) < 1e-6);
-        assert!(subject_distance(&a, &b) < 0.1);
+    }
+
+    #[test]
+    fn a_mirrored_photo_is_the_same_subject_and_another_silhouette_is_not() {
+        let rgb = RgbImage::from_fn(120, 90, |x, y| {
+            image::Rgb([(x * 2) as u8, (y * 2) as u8, 90])
+        });
+        let left = GrayImage::from_fn(120, 90, |x, _| image::Luma([if x < 50 { 255 } else { 0 }]));
+        let a = measure(&rgb, &left);
+        let mirrored = measure(
+            &imageops::flip_horizontal(&rgb),
+            &imageops::flip_horizontal(&left),
+        );
+        assert!(subject_distance(&a, &mirrored) < 1e-9);
+        let top = GrayImage::from_fn(120, 90, |_, y| image::Luma([if y < 30 { 255 } else { 0 }]));
+        assert!(subject_distance(&a, &measure(&rgb, &top)) > 0.1);
     }
 
     #[test]
