@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod http;
 pub mod imaging;
 pub mod media;
+pub mod portrait;
 pub mod process;
 pub mod proto;
 pub mod providers;

@@ -139,12 +139,19 @@ pub async fn start_with_clock(
         catalogue: Arc::new(OptionCatalogue::load(&settings.cover.options_file)?),
         references: ReferenceImages::new(engine.clone(), state.clone()),
     };
+    let portraits = Arc::new(crate::portrait::Portraits::from_settings(
+        &settings,
+        engine.clone(),
+        state.clone(),
+    )?);
+    crate::portrait::worker::spawn(portraits.clone(), shutdown.clone());
 
     let grpc_task = tokio::spawn(serve_grpc(
         grpc_listener,
         Apis {
             engine: engine.clone(),
             covers: covers.clone(),
+            portraits: portraits.clone(),
         },
         admission.clone(),
         settings.clone(),
@@ -152,11 +159,17 @@ pub async fn start_with_clock(
         shutdown.clone(),
     ));
     let body_timeout = Duration::from_secs(settings.server.body_read_timeout_secs);
-    let router = crate::http::router(engine, covers, admission, &settings, shutdown.clone()).layer(
-        axum::middleware::from_fn(move |request, next| {
-            bridge::body_deadline(body_timeout, request, next)
-        }),
-    );
+    let router = crate::http::router(
+        engine,
+        covers,
+        portraits,
+        admission,
+        &settings,
+        shutdown.clone(),
+    )
+    .layer(axum::middleware::from_fn(move |request, next| {
+        bridge::body_deadline(body_timeout, request, next)
+    }));
     let http_shutdown = shutdown.clone();
     let server_settings = settings.server.clone();
     let http_task = tokio::spawn(async move {

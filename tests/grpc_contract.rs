@@ -100,7 +100,7 @@ async fn health_with_the_models_installed_follows_onnx_runtime() {
             ("imgforge.v1.UtilityService", ServingStatus::Serving),
             ("imgforge.v1.CharacterService", with_runtime),
             ("imgforge.v1.CoverService", ServingStatus::NotServing),
-            ("imgforge.v1.PortraitService", ServingStatus::NotServing),
+            ("imgforge.v1.PortraitService", with_runtime),
         ]
     );
     server.stop().await;

@@ -69,6 +69,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "test_support",
         ],
     ),
+    // Portraits use local work only through the engine's operations (admission, lanes).
+    (
+        "portrait",
+        &[
+            "auth", "config", "domain", "engine", "error", "media", "redact", "state", "store",
+        ],
+    ),
 ];
 
 /// Imports of `providers::local` allowed outside it: none but the registry, which builds it.

@@ -100,7 +100,7 @@ where
             let (mut parts, body) = request.into_parts();
             let bytes = match read_body(body, transport.max_body_bytes()).await {
                 Ok(bytes) => bytes,
-                Err(error) => return Ok(transport.refuse(error)),
+                Err(error) => return Ok(transport.refuse(parts.uri.path(), error)),
             };
             let checked = async {
                 let signed = transport.signed_payload(&bytes)?;
@@ -122,7 +122,7 @@ where
                 }
                 Err(error) => {
                     tracing::info!(path = parts.uri.path(), error = %error.message, "signed request refused");
-                    Ok(transport.refuse(error))
+                    Ok(transport.refuse(parts.uri.path(), error))
                 }
             }
         })

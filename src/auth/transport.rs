@@ -21,10 +21,12 @@ pub trait Transport: Clone + Send + Sync + 'static {
 
     fn rebuild(body: Bytes) -> Self::Body;
 
-    fn refuse(&self, error: Error) -> http::Response<Self::ResponseBody>;
+    /// The refusal of a call to `path` in the transport's (and the path's) own terms.
+    fn refuse(&self, path: &str, error: Error) -> http::Response<Self::ResponseBody>;
 }
 
-/// The REST bridge: `/v1/*` paths, the raw body, seed 001's envelope (401, or 429).
+/// The REST bridge: `/v1/*` and `/cloud/*` paths, the raw body, the seed's envelope (401, or
+/// 429).
 #[derive(Debug, Clone)]
 pub struct Rest {
     pub max_body_bytes: usize,
@@ -52,8 +54,14 @@ impl Transport for Rest {
         axum::body::Body::from(body)
     }
 
-    fn refuse(&self, error: Error) -> http::Response<Self::ResponseBody> {
-        axum::response::IntoResponse::into_response(Envelope::Seed001.error(error))
+    fn refuse(&self, path: &str, error: Error) -> http::Response<Self::ResponseBody> {
+        // Seed 003's paths answer in their own `{ret, msg}` envelope (HTTP 401 / 429 alike).
+        let envelope = if path.starts_with("/cloud/") {
+            Envelope::Seed003
+        } else {
+            Envelope::Seed001
+        };
+        axum::response::IntoResponse::into_response(envelope.error(error))
     }
 }
 
@@ -102,7 +110,7 @@ impl Transport for Grpc {
         tonic::body::Body::new(http_body_util::Full::new(body))
     }
 
-    fn refuse(&self, error: Error) -> http::Response<Self::ResponseBody> {
+    fn refuse(&self, _path: &str, error: Error) -> http::Response<Self::ResponseBody> {
         let mut response = tonic::Status::from(error).into_http::<tonic::body::Body>();
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,

@@ -9,6 +9,7 @@ mod cover;
 pub mod dashscope;
 mod inpaint;
 pub mod openai_images;
+mod portrait;
 mod resilience;
 mod secret;
 mod state;
@@ -29,6 +30,7 @@ pub use blob_store::{
 };
 pub use cover::CoverSettings;
 pub use inpaint::InpaintSettings;
+pub use portrait::PortraitSettings;
 pub use resilience::ResilienceSettings;
 pub use secret::Secret;
 pub use state::StateSettings;
@@ -61,6 +63,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub cover: CoverSettings,
+    /// Seed 003 portraits: workers, leases, retention, curation.
+    #[serde(default)]
+    pub portrait: PortraitSettings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -338,6 +343,7 @@ impl Settings {
             );
         }
         self.blob_store.validate()?;
+        self.portrait.validate(self.results.url_ttl_secs)?;
         self.state.validate()?;
         self.auth.validate()?;
         self.models.style.validate()?;

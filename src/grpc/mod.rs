@@ -72,13 +72,9 @@ pub fn services() -> [(&'static str, &'static [Operation]); 5] {
         ),
         (
             PortraitServiceServer::<PortraitApi>::NAME,
-            &[
-                Operation::PortraitUpload,
-                Operation::PortraitCreateUserModel,
-                Operation::PortraitListStyles,
-                Operation::PortraitCreateTask,
-                Operation::PortraitQueryTask,
-            ],
+            // The local portrait backend segments and stylises through create-character:
+            // the service works exactly when that does.
+            &[Operation::CreateCharacter],
         ),
     ]
 }
@@ -186,6 +182,7 @@ fn statuses(engine: &Engine) -> Vec<(&'static str, ServingStatus)> {
 pub struct Apis {
     pub engine: Arc<Engine>,
     pub covers: crate::cover::Covers,
+    pub portraits: Arc<crate::portrait::Portraits>,
 }
 
 impl Apis {
@@ -212,7 +209,7 @@ impl Apis {
     }
     pub fn portrait(&self) -> PortraitApi {
         PortraitApi {
-            engine: self.engine.clone(),
+            portraits: self.portraits.clone(),
         }
     }
 }

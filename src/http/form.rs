@@ -215,6 +215,35 @@ impl JsonBody {
         }
     }
 
+    /// A required array of strings (`img_set`); an element of another type is named by index.
+    pub fn string_list(&self, name: &str) -> Result<Vec<String>> {
+        match self.0.get(name) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s.trim().to_owned()),
+                    other @ (Value::Null
+                    | Value::Bool(_)
+                    | Value::Number(_)
+                    | Value::Array(_)
+                    | Value::Object(_)) => Err(Error::invalid(
+                        format!("{name}[{i}]"),
+                        format!("{name}[{i}] must be a string, got {other}"),
+                    )),
+                })
+                .collect(),
+            None | Some(Value::Null) => Err(Error::invalid(
+                name,
+                format!("missing required parameter {name}"),
+            )),
+            Some(other) => Err(Error::invalid(
+                name,
+                format!("{name} must be an array of strings, got {other}"),
+            )),
+        }
+    }
+
     pub fn bool(&self, name: &str) -> Result<Option<bool>> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),

@@ -8,6 +8,7 @@ mod editing;
 mod envelope;
 mod form;
 mod pending;
+mod portrait;
 mod task;
 mod utils;
 
@@ -26,6 +27,7 @@ use crate::auth::{Admission, Rest, SignatureLayer};
 use crate::config::Settings;
 use crate::cover::Covers;
 use crate::engine::Engine;
+use crate::portrait::Portraits;
 use crate::telemetry::{RequestTelemetryLayer, Transport};
 
 pub use envelope::{ApiError, Envelope};
@@ -34,17 +36,19 @@ pub use envelope::{ApiError, Envelope};
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub covers: Covers,
+    pub portraits: Arc<Portraits>,
     pub max_body_bytes: usize,
 }
 
 /// REST paths that need a signed request (docs/signing.md).
-pub const SIGNED_PREFIXES: [&str; 1] = ["/v1/"];
+pub const SIGNED_PREFIXES: [&str; 2] = ["/v1/", "/cloud/"];
 
 /// The bridge's routes. `shutdown` turns `/healthz` to 503 as soon as the server starts to
 /// drain; `admission` decides how `/v1/*` callers are identified.
 pub fn router(
     engine: Arc<Engine>,
     covers: Covers,
+    portraits: Arc<Portraits>,
     admission: Admission,
     settings: &Settings,
     shutdown: CancellationToken,
@@ -52,6 +56,7 @@ pub fn router(
     let state = AppState {
         engine,
         covers,
+        portraits,
         max_body_bytes: settings.server.max_body_bytes,
     };
     let signatures = SignatureLayer::new(
@@ -81,17 +86,21 @@ pub fn router(
         .route("/v1/agent/cover", post(pending::agent_cover))
         .route("/v1/config/options", post(agent::config_options))
         .route("/v1/agent/ref-image", post(agent::agent_ref_image))
-        .route("/cloud/upload_file", post(pending::upload_file))
+        .route("/cloud/upload_file", post(portrait::upload_file))
         .route(
             "/cloud/aigc_user_model_create",
-            post(pending::user_model_create),
+            post(portrait::user_model_create),
+        )
+        .route(
+            "/cloud/aigc_user_model_delete",
+            post(portrait::user_model_delete),
         )
         .route(
             "/cloud/aigc_product_brief_query",
-            get(pending::product_brief_query),
+            get(portrait::product_brief_query),
         )
-        .route("/cloud/aigc_task_create", post(pending::task_create))
-        .route("/cloud/aigc_task_query", post(pending::task_query))
+        .route("/cloud/aigc_task_create", post(portrait::task_create))
+        .route("/cloud/aigc_task_query", post(portrait::task_query))
         .route("/blobs/{*key}", get(blobs::get_blob))
         .route("/healthz", get(move || healthz(shutdown.clone())))
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))

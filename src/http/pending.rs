@@ -1,4 +1,4 @@
-//! REST paths whose operations no configured provider runs yet: each answers
+//! REST paths whose operations no configured provider runs yet (cover generation): each answers
 //! `Unimplemented` in its seed's envelope, naming the operation and the providers tried.
 
 use axum::extract::State;
@@ -31,20 +31,3 @@ macro_rules! pending_route {
 }
 
 pending_route!(agent_cover, Envelope::Seed001, Operation::GenerateCover);
-pending_route!(upload_file, Envelope::Seed003, Operation::PortraitUpload);
-pending_route!(
-    user_model_create,
-    Envelope::Seed003,
-    Operation::PortraitCreateUserModel
-);
-pending_route!(
-    product_brief_query,
-    Envelope::Seed003,
-    Operation::PortraitListStyles
-);
-pending_route!(
-    task_create,
-    Envelope::Seed003,
-    Operation::PortraitCreateTask
-);
-pending_route!(task_query, Envelope::Seed003, Operation::PortraitQueryTask);

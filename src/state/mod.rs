@@ -7,6 +7,11 @@
 //! correctness does not depend on how often [`sweeper`] runs.
 
 mod clock;
+mod portrait_records;
+mod portrait_sql;
+#[cfg(test)]
+mod portrait_tests;
+mod portraits;
 mod records;
 mod sql;
 pub mod sweeper;
@@ -19,6 +24,11 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 pub use clock::{Clock, ManualClock, SystemClock, from_millis, to_millis};
+pub use portrait_records::{
+    DeletedUserModel, PortraitCallback, PortraitTask, PortraitUpload, TaskEnd, TaskState, TaskType,
+    UserModel, UserModelStatus,
+};
+pub use portraits::PortraitStore;
 pub use records::{CoverRecord, CoverStatus, ReferenceImage, SweepReport};
 pub use sql::SqlStateStore;
 
@@ -26,9 +36,9 @@ use crate::config::StateSettings;
 use crate::error::Result;
 
 /// Where state lives. One trait so the transports and workers never know the engine; the
-/// portrait issue adds its tasks, leases and callbacks as further methods and migrations.
+/// portrait tables are [`PortraitStore`], a supertrait.
 #[async_trait]
-pub trait StateStore: Send + Sync + std::fmt::Debug {
+pub trait StateStore: PortraitStore + Send + Sync + std::fmt::Debug {
     /// `sqlite` or `postgres`, for logs and health.
     fn backend(&self) -> &'static str;
 

@@ -65,10 +65,12 @@ pub struct SweepReport {
     pub covers: u64,
     pub reference_images: u64,
     pub nonces: u64,
+    /// Portrait uploads, user models, tasks and callbacks.
+    pub portraits: u64,
 }
 
 impl SweepReport {
     pub fn total(&self) -> u64 {
-        self.covers + self.reference_images + self.nonces
+        self.covers + self.reference_images + self.nonces + self.portraits
     }
 }

@@ -19,11 +19,18 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// Applied in order at start-up; a new table (portrait tasks, leases, callbacks) is a new
 /// entry, never an edit of an applied one (sqlx refuses a changed checksum).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "covers, reference images, request nonces",
-    include_str!("migrations/0001_covers_references_nonces.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "covers, reference images, request nonces",
+        include_str!("migrations/0001_covers_references_nonces.sql"),
+    ),
+    (
+        2,
+        "portrait uploads, user models, tasks, callbacks",
+        include_str!("migrations/0002_portraits.sql"),
+    ),
+];
 
 #[derive(Debug)]
 pub struct SqlStateStore {
@@ -32,7 +39,7 @@ pub struct SqlStateStore {
     clock: Arc<dyn Clock>,
 }
 
-fn unavailable(what: &str, err: sqlx::Error) -> Error {
+pub(super) fn unavailable(what: &str, err: sqlx::Error) -> Error {
     Error::new(
         ErrorCode::Unavailable,
         format!("state store: {what}: {err}"),
@@ -115,8 +122,16 @@ impl SqlStateStore {
         })
     }
 
-    fn now(&self) -> i64 {
+    pub(super) fn now(&self) -> i64 {
         self.clock.now_millis()
+    }
+
+    pub(super) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(super) fn backend_name(&self) -> &'static str {
+        self.backend
     }
 }
 
@@ -297,13 +312,23 @@ impl StateStore for SqlStateStore {
             ("covers", &mut report.covers),
             ("reference_images", &mut report.reference_images),
             ("request_nonces", &mut report.nonces),
+            // Callbacks before the tasks they belong to; every portrait row counts as one.
+            ("portrait_callbacks", &mut report.portraits),
         ] {
             let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
                 .bind(now)
                 .execute(&self.pool)
                 .await
                 .map_err(|e| unavailable("sweep", e))?;
-            *count = done.rows_affected();
+            *count += done.rows_affected();
+        }
+        for table in ["portrait_tasks", "portrait_user_models", "portrait_uploads"] {
+            let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| unavailable("sweep", e))?;
+            report.portraits += done.rows_affected();
         }
         Ok(report)
     }

@@ -12,9 +12,9 @@ use crate::config::StateSettings;
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-struct Backend {
-    store: Arc<dyn StateStore>,
-    clock: Arc<ManualClock>,
+pub(super) struct Backend {
+    pub(super) store: Arc<dyn StateStore>,
+    pub(super) clock: Arc<ManualClock>,
     /// Keeps the SQLite folder alive; drops the PostgreSQL schema when done.
     cleanup: Option<Cleanup>,
 }
@@ -100,7 +100,7 @@ async fn postgres() -> Option<Backend> {
 }
 
 /// Runs `check` on each available backend.
-async fn on_each_backend<F, Fut>(check: F)
+pub(super) async fn on_each_backend<F, Fut>(check: F)
 where
     F: Fn(Backend) -> Fut,
     Fut: std::future::Future<Output = Backend>,
@@ -253,7 +253,8 @@ async fn sweep_deletes_only_expired_rows() {
             SweepReport {
                 covers: 1,
                 reference_images: 0,
-                nonces: 1
+                nonces: 1,
+                portraits: 0,
             }
         );
         assert!(b.store.cover("ak", "long").await.unwrap().is_some());

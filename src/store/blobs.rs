@@ -169,6 +169,17 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Deletes `key`; an absent key is not an error.
+    #[tracing::instrument(skip_all, fields(key = %key))]
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path(key)?;
+        match self.run("delete", key, self.store.delete(&path)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(key = %key))]
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let path = self.path(key)?;

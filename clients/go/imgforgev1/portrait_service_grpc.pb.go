@@ -24,6 +24,8 @@ type PortraitServiceClient interface {
 	GetPortraitTask(ctx context.Context, in *GetPortraitTaskRequest, opts ...grpc.CallOption) (*GetPortraitTaskResponse, error)
 	// The task now, then every change until it ends.
 	WatchPortraitTask(ctx context.Context, in *WatchPortraitTaskRequest, opts ...grpc.CallOption) (PortraitService_WatchPortraitTaskClient, error)
+	// Deletes a user model, every task made from it and all their photos and results.
+	DeleteUserModel(ctx context.Context, in *DeleteUserModelRequest, opts ...grpc.CallOption) (*DeleteUserModelResponse, error)
 }
 
 type portraitServiceClient struct {
@@ -111,6 +113,15 @@ func (x *portraitServiceWatchPortraitTaskClient) Recv() (*WatchPortraitTaskRespo
 	return m, nil
 }
 
+func (c *portraitServiceClient) DeleteUserModel(ctx context.Context, in *DeleteUserModelRequest, opts ...grpc.CallOption) (*DeleteUserModelResponse, error) {
+	out := new(DeleteUserModelResponse)
+	err := c.cc.Invoke(ctx, "/imgforge.v1.PortraitService/DeleteUserModel", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PortraitServiceServer is the server API for PortraitService service.
 // All implementations must embed UnimplementedPortraitServiceServer
 // for forward compatibility
@@ -122,6 +133,8 @@ type PortraitServiceServer interface {
 	GetPortraitTask(context.Context, *GetPortraitTaskRequest) (*GetPortraitTaskResponse, error)
 	// The task now, then every change until it ends.
 	WatchPortraitTask(*WatchPortraitTaskRequest, PortraitService_WatchPortraitTaskServer) error
+	// Deletes a user model, every task made from it and all their photos and results.
+	DeleteUserModel(context.Context, *DeleteUserModelRequest) (*DeleteUserModelResponse, error)
 	mustEmbedUnimplementedPortraitServiceServer()
 }
 
@@ -146,6 +159,9 @@ func (UnimplementedPortraitServiceServer) GetPortraitTask(context.Context, *GetP
 }
 func (UnimplementedPortraitServiceServer) WatchPortraitTask(*WatchPortraitTaskRequest, PortraitService_WatchPortraitTaskServer) error {
 	return status.Errorf(codes.Unimplemented, "method WatchPortraitTask not implemented")
+}
+func (UnimplementedPortraitServiceServer) DeleteUserModel(context.Context, *DeleteUserModelRequest) (*DeleteUserModelResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteUserModel not implemented")
 }
 func (UnimplementedPortraitServiceServer) mustEmbedUnimplementedPortraitServiceServer() {}
 
@@ -271,6 +287,24 @@ func (x *portraitServiceWatchPortraitTaskServer) Send(m *WatchPortraitTaskRespon
 	return x.ServerStream.SendMsg(m)
 }
 
+func _PortraitService_DeleteUserModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteUserModelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PortraitServiceServer).DeleteUserModel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/imgforge.v1.PortraitService/DeleteUserModel",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PortraitServiceServer).DeleteUserModel(ctx, req.(*DeleteUserModelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _PortraitService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "imgforge.v1.PortraitService",
 	HandlerType: (*PortraitServiceServer)(nil),
@@ -294,6 +328,10 @@ var _PortraitService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetPortraitTask",
 			Handler:    _PortraitService_GetPortraitTask_Handler,
+		},
+		{
+			MethodName: "DeleteUserModel",
+			Handler:    _PortraitService_DeleteUserModel_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from imgforge.v1 import common_pb2 as imgforge_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aimgforge/v1/portrait.proto\x12\x0bimgforge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imgforge/v1/common.proto\"P\n\x16UploadBasePhotoRequest\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.imgforge.v1.ImageInput\x12\x0e\n\x06tenant\x18\x02 \x01(\t\"\'\n\x17UploadBasePhotoResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\"?\n\x16\x43reateUserModelRequest\x12\x0f\n\x07img_set\x18\x01 \x03(\t\x12\x14\n\x0c\x63\x61llback_url\x18\x02 \x01(\t\";\n\x17\x43reateUserModelResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\"\x1b\n\x19ListPortraitStylesRequest\"`\n\rPortraitStyle\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05style\x18\x02 \x01(\t\x12\x10\n\x08template\x18\x03 \x01(\t\x12 \n\x03sex\x18\x04 \x01(\x0e\x32\x13.imgforge.v1.Gender\"H\n\x1aListPortraitStylesResponse\x12*\n\x06styles\x18\x01 \x03(\x0b\x32\x1a.imgforge.v1.PortraitStyle\"Q\n\x19\x43reatePortraitTaskRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05style\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61llback_url\x18\x03 \x01(\t\">\n\x1a\x43reatePortraitTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\")\n\x16GetPortraitTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"B\n\x17GetPortraitTaskResponse\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x19.imgforge.v1.PortraitTask\"+\n\x18WatchPortraitTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"D\n\x19WatchPortraitTaskResponse\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x19.imgforge.v1.PortraitTask\"\x8c\x02\n\x0cPortraitTask\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.imgforge.v1.PortraitTaskState\x12+\n\x04type\x18\x03 \x01(\x0e\x32\x1d.imgforge.v1.PortraitTaskType\x12\x14\n\x0cresult_paths\x18\x04 \x03(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xe7\x01\n\x11PortraitTaskState\x12#\n\x1fPORTRAIT_TASK_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPORTRAIT_TASK_STATE_WAITING\x10\x01\x12\x1f\n\x1bPORTRAIT_TASK_STATE_RUNNING\x10\x02\x12!\n\x1dPORTRAIT_TASK_STATE_SUCCEEDED\x10\x03\x12(\n$PORTRAIT_TASK_STATE_PARTLY_SUCCEEDED\x10\x04\x12\x1e\n\x1aPORTRAIT_TASK_STATE_FAILED\x10\x05*z\n\x10PortraitTaskType\x12\"\n\x1ePORTRAIT_TASK_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPORTRAIT_TASK_TYPE_TRAINING\x10\x01\x12!\n\x1dPORTRAIT_TASK_TYPE_GENERATION\x10\x02\x42?Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aimgforge/v1/portrait.proto\x12\x0bimgforge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imgforge/v1/common.proto\"P\n\x16UploadBasePhotoRequest\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.imgforge.v1.ImageInput\x12\x0e\n\x06tenant\x18\x02 \x01(\t\"\'\n\x17UploadBasePhotoResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\"?\n\x16\x43reateUserModelRequest\x12\x0f\n\x07img_set\x18\x01 \x03(\t\x12\x14\n\x0c\x63\x61llback_url\x18\x02 \x01(\t\";\n\x17\x43reateUserModelResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\"\x1b\n\x19ListPortraitStylesRequest\"`\n\rPortraitStyle\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05style\x18\x02 \x01(\t\x12\x10\n\x08template\x18\x03 \x01(\t\x12 \n\x03sex\x18\x04 \x01(\x0e\x32\x13.imgforge.v1.Gender\"H\n\x1aListPortraitStylesResponse\x12*\n\x06styles\x18\x01 \x03(\x0b\x32\x1a.imgforge.v1.PortraitStyle\"Q\n\x19\x43reatePortraitTaskRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05style\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61llback_url\x18\x03 \x01(\t\">\n\x1a\x43reatePortraitTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\")\n\x16GetPortraitTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"B\n\x17GetPortraitTaskResponse\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x19.imgforge.v1.PortraitTask\"+\n\x18WatchPortraitTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"D\n\x19WatchPortraitTaskResponse\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x19.imgforge.v1.PortraitTask\")\n\x16\x44\x65leteUserModelRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"A\n\x17\x44\x65leteUserModelResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x15\n\rdeleted_tasks\x18\x02 \x01(\x04\"\x8c\x02\n\x0cPortraitTask\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.imgforge.v1.PortraitTaskState\x12+\n\x04type\x18\x03 \x01(\x0e\x32\x1d.imgforge.v1.PortraitTaskType\x12\x14\n\x0cresult_paths\x18\x04 \x03(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xe7\x01\n\x11PortraitTaskState\x12#\n\x1fPORTRAIT_TASK_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPORTRAIT_TASK_STATE_WAITING\x10\x01\x12\x1f\n\x1bPORTRAIT_TASK_STATE_RUNNING\x10\x02\x12!\n\x1dPORTRAIT_TASK_STATE_SUCCEEDED\x10\x03\x12(\n$PORTRAIT_TASK_STATE_PARTLY_SUCCEEDED\x10\x04\x12\x1e\n\x1aPORTRAIT_TASK_STATE_FAILED\x10\x05*z\n\x10PortraitTaskType\x12\"\n\x1ePORTRAIT_TASK_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPORTRAIT_TASK_TYPE_TRAINING\x10\x01\x12!\n\x1dPORTRAIT_TASK_TYPE_GENERATION\x10\x02\x42?Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'imgforge.v1.portrait_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1'
-  _globals['_PORTRAITTASKSTATE']._serialized_start=1197
-  _globals['_PORTRAITTASKSTATE']._serialized_end=1428
-  _globals['_PORTRAITTASKTYPE']._serialized_start=1430
-  _globals['_PORTRAITTASKTYPE']._serialized_end=1552
+  _globals['_PORTRAITTASKSTATE']._serialized_start=1307
+  _globals['_PORTRAITTASKSTATE']._serialized_end=1538
+  _globals['_PORTRAITTASKTYPE']._serialized_start=1540
+  _globals['_PORTRAITTASKTYPE']._serialized_end=1662
   _globals['_UPLOADBASEPHOTOREQUEST']._serialized_start=102
   _globals['_UPLOADBASEPHOTOREQUEST']._serialized_end=182
   _globals['_UPLOADBASEPHOTORESPONSE']._serialized_start=184
@@ -64,6 +64,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHPORTRAITTASKREQUEST']._serialized_end=853
   _globals['_WATCHPORTRAITTASKRESPONSE']._serialized_start=855
   _globals['_WATCHPORTRAITTASKRESPONSE']._serialized_end=923
-  _globals['_PORTRAITTASK']._serialized_start=926
-  _globals['_PORTRAITTASK']._serialized_end=1194
+  _globals['_DELETEUSERMODELREQUEST']._serialized_start=925
+  _globals['_DELETEUSERMODELREQUEST']._serialized_end=966
+  _globals['_DELETEUSERMODELRESPONSE']._serialized_start=968
+  _globals['_DELETEUSERMODELRESPONSE']._serialized_end=1033
+  _globals['_PORTRAITTASK']._serialized_start=1036
+  _globals['_PORTRAITTASK']._serialized_end=1304
 # @@protoc_insertion_point(module_scope)

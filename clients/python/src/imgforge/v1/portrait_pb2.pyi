@@ -129,6 +129,20 @@ class WatchPortraitTaskResponse(_message.Message):
     task: PortraitTask
     def __init__(self, task: _Optional[_Union[PortraitTask, _Mapping]] = ...) -> None: ...
 
+class DeleteUserModelRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class DeleteUserModelResponse(_message.Message):
+    __slots__ = ("user_id", "deleted_tasks")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETED_TASKS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    deleted_tasks: int
+    def __init__(self, user_id: _Optional[str] = ..., deleted_tasks: _Optional[int] = ...) -> None: ...
+
 class PortraitTask(_message.Message):
     __slots__ = ("id", "state", "type", "result_paths", "user_id", "error", "created_at", "updated_at")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from imgforge.v1 import portrait_pb2 as imgforge_dot_v1_dot_portrait__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"imgforge/v1/portrait_service.proto\x12\x0bimgforge.v1\x1a\x1aimgforge/v1/portrait.proto2\xdf\x04\n\x0fPortraitService\x12\\\n\x0fUploadBasePhoto\x12#.imgforge.v1.UploadBasePhotoRequest\x1a$.imgforge.v1.UploadBasePhotoResponse\x12\\\n\x0f\x43reateUserModel\x12#.imgforge.v1.CreateUserModelRequest\x1a$.imgforge.v1.CreateUserModelResponse\x12\x65\n\x12ListPortraitStyles\x12&.imgforge.v1.ListPortraitStylesRequest\x1a\'.imgforge.v1.ListPortraitStylesResponse\x12\x65\n\x12\x43reatePortraitTask\x12&.imgforge.v1.CreatePortraitTaskRequest\x1a\'.imgforge.v1.CreatePortraitTaskResponse\x12\\\n\x0fGetPortraitTask\x12#.imgforge.v1.GetPortraitTaskRequest\x1a$.imgforge.v1.GetPortraitTaskResponse\x12\x64\n\x11WatchPortraitTask\x12%.imgforge.v1.WatchPortraitTaskRequest\x1a&.imgforge.v1.WatchPortraitTaskResponse0\x01\x42?Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"imgforge/v1/portrait_service.proto\x12\x0bimgforge.v1\x1a\x1aimgforge/v1/portrait.proto2\xbd\x05\n\x0fPortraitService\x12\\\n\x0fUploadBasePhoto\x12#.imgforge.v1.UploadBasePhotoRequest\x1a$.imgforge.v1.UploadBasePhotoResponse\x12\\\n\x0f\x43reateUserModel\x12#.imgforge.v1.CreateUserModelRequest\x1a$.imgforge.v1.CreateUserModelResponse\x12\x65\n\x12ListPortraitStyles\x12&.imgforge.v1.ListPortraitStylesRequest\x1a\'.imgforge.v1.ListPortraitStylesResponse\x12\x65\n\x12\x43reatePortraitTask\x12&.imgforge.v1.CreatePortraitTaskRequest\x1a\'.imgforge.v1.CreatePortraitTaskResponse\x12\\\n\x0fGetPortraitTask\x12#.imgforge.v1.GetPortraitTaskRequest\x1a$.imgforge.v1.GetPortraitTaskResponse\x12\x64\n\x11WatchPortraitTask\x12%.imgforge.v1.WatchPortraitTaskRequest\x1a&.imgforge.v1.WatchPortraitTaskResponse0\x01\x12\\\n\x0f\x44\x65leteUserModel\x12#.imgforge.v1.DeleteUserModelRequest\x1a$.imgforge.v1.DeleteUserModelResponseB?Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1'
   _globals['_PORTRAITSERVICE']._serialized_start=80
-  _globals['_PORTRAITSERVICE']._serialized_end=687
+  _globals['_PORTRAITSERVICE']._serialized_end=781
 # @@protoc_insertion_point(module_scope)

@@ -65,6 +65,11 @@ class PortraitServiceStub:
                 request_serializer=imgforge_dot_v1_dot_portrait__pb2.WatchPortraitTaskRequest.SerializeToString,
                 response_deserializer=imgforge_dot_v1_dot_portrait__pb2.WatchPortraitTaskResponse.FromString,
                 _registered_method=True)
+        self.DeleteUserModel = channel.unary_unary(
+                '/imgforge.v1.PortraitService/DeleteUserModel',
+                request_serializer=imgforge_dot_v1_dot_portrait__pb2.DeleteUserModelRequest.SerializeToString,
+                response_deserializer=imgforge_dot_v1_dot_portrait__pb2.DeleteUserModelResponse.FromString,
+                _registered_method=True)
 
 
 class PortraitServiceServicer:
@@ -108,6 +113,13 @@ class PortraitServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteUserModel(self, request, context):
+        """Deletes a user model, every task made from it and all their photos and results.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PortraitServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +152,11 @@ def add_PortraitServiceServicer_to_server(servicer, server):
                     servicer.WatchPortraitTask,
                     request_deserializer=imgforge_dot_v1_dot_portrait__pb2.WatchPortraitTaskRequest.FromString,
                     response_serializer=imgforge_dot_v1_dot_portrait__pb2.WatchPortraitTaskResponse.SerializeToString,
+            ),
+            'DeleteUserModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUserModel,
+                    request_deserializer=imgforge_dot_v1_dot_portrait__pb2.DeleteUserModelRequest.FromString,
+                    response_serializer=imgforge_dot_v1_dot_portrait__pb2.DeleteUserModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +322,33 @@ class PortraitService:
             '/imgforge.v1.PortraitService/WatchPortraitTask',
             imgforge_dot_v1_dot_portrait__pb2.WatchPortraitTaskRequest.SerializeToString,
             imgforge_dot_v1_dot_portrait__pb2.WatchPortraitTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUserModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imgforge.v1.PortraitService/DeleteUserModel',
+            imgforge_dot_v1_dot_portrait__pb2.DeleteUserModelRequest.SerializeToString,
+            imgforge_dot_v1_dot_portrait__pb2.DeleteUserModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,8 @@ class PortraitServiceStub:
     GetPortraitTask: _grpc.UnaryUnaryMultiCallable[_portrait_pb2.GetPortraitTaskRequest, _portrait_pb2.GetPortraitTaskResponse]
     WatchPortraitTask: _grpc.UnaryStreamMultiCallable[_portrait_pb2.WatchPortraitTaskRequest, _portrait_pb2.WatchPortraitTaskResponse]
     """The task now, then every change until it ends."""
+    DeleteUserModel: _grpc.UnaryUnaryMultiCallable[_portrait_pb2.DeleteUserModelRequest, _portrait_pb2.DeleteUserModelResponse]
+    """Deletes a user model, every task made from it and all their photos and results."""
 
 @_typing.type_check_only
 class PortraitServiceAsyncStub(PortraitServiceStub):
@@ -53,6 +55,8 @@ class PortraitServiceAsyncStub(PortraitServiceStub):
     GetPortraitTask: _aio.UnaryUnaryMultiCallable[_portrait_pb2.GetPortraitTaskRequest, _portrait_pb2.GetPortraitTaskResponse]  # type: ignore[assignment]
     WatchPortraitTask: _aio.UnaryStreamMultiCallable[_portrait_pb2.WatchPortraitTaskRequest, _portrait_pb2.WatchPortraitTaskResponse]  # type: ignore[assignment]
     """The task now, then every change until it ends."""
+    DeleteUserModel: _aio.UnaryUnaryMultiCallable[_portrait_pb2.DeleteUserModelRequest, _portrait_pb2.DeleteUserModelResponse]  # type: ignore[assignment]
+    """Deletes a user model, every task made from it and all their photos and results."""
 
 class PortraitServiceServicer(metaclass=_abc_1.ABCMeta):
     """Seed 003: AI portraits from a trained user model."""
@@ -99,5 +103,13 @@ class PortraitServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_portrait_pb2.WatchPortraitTaskResponse], _abc.AsyncIterator[_portrait_pb2.WatchPortraitTaskResponse]]:
         """The task now, then every change until it ends."""
+
+    @_abc_1.abstractmethod
+    def DeleteUserModel(
+        self,
+        request: _portrait_pb2.DeleteUserModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_portrait_pb2.DeleteUserModelResponse, _abc.Awaitable[_portrait_pb2.DeleteUserModelResponse]]:
+        """Deletes a user model, every task made from it and all their photos and results."""
 
 def add_PortraitServiceServicer_to_server(servicer: PortraitServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

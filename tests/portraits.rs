@@ -1,0 +1,949 @@
+//! Seed 003 AI portraits against a real server: the five calls over signed REST and signed
+//! gRPC (with the watch stream) produce real stylised portraits from
+//! `../shared/testdata/portrait_set/`; photos without the person are dropped naming each;
+//! wrong counts, another tenant's paths, users and tasks, and unknown styles are refused. Then
+//! the job system alone: two worker pools sharing PostgreSQL run 50 tasks exactly once, and a
+//! task whose worker's lease expired is taken over.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use common::TestServer;
+use imgforge::auth::canonical::{self, SignedRequest};
+use imgforge::config::{ApiKeySettings, BlobStoreSettings, Secret, Settings};
+use imgforge::domain::{EncodedImage, ImageFormat};
+use imgforge::engine::Engine;
+use imgforge::portrait::Portraits;
+use imgforge::portrait::backend::{
+    GenerationInput, Heartbeat, PortraitBackend, RemoteRef, TrainingInput, UserModelHandle,
+};
+use imgforge::portrait::callbacks::CallbackSink;
+use imgforge::proto::v1 as pb;
+use imgforge::proto::v1::portrait_service_client::PortraitServiceClient;
+use imgforge::state::{
+    Clock, ManualClock, PortraitTask, StateStore, SystemClock, TaskState, TaskType, UserModel,
+    UserModelStatus,
+};
+use prost::Message;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::MetadataValue;
+
+const KEY: &str = "ak_portrait_a";
+const SECRET: &str = "sk_portrait_a_0123456789";
+const OTHER_KEY: &str = "ak_portrait_b";
+const OTHER_SECRET: &str = "sk_portrait_b_0123456789";
+/// A whole training + generation on the CPU takes seconds; this only bounds a hung test.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+fn headers(
+    key: &str,
+    secret: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let timestamp = (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64)
+        .to_string();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let body_sha256 = canonical::body_sha256(body);
+    let text = canonical::canonical_string(&SignedRequest {
+        method,
+        path,
+        query: "",
+        key,
+        user: "user-1",
+        timestamp: &timestamp,
+        nonce: &nonce,
+        body_sha256: &body_sha256,
+    })
+    .unwrap();
+    vec![
+        ("x-imgforge-key", key.to_owned()),
+        ("x-imgforge-user", "user-1".to_owned()),
+        ("x-imgforge-timestamp", timestamp),
+        ("x-imgforge-nonce", nonce),
+        ("x-imgforge-content-sha256", body_sha256),
+        ("x-imgforge-signature", canonical::signature(secret, &text)),
+    ]
+}
+
+fn keys(settings: &mut Settings) {
+    settings.auth.keys = [(KEY, SECRET), (OTHER_KEY, OTHER_SECRET)]
+        .into_iter()
+        .map(|(id, secret)| ApiKeySettings {
+            id: id.into(),
+            secrets: vec![Secret::new(secret)],
+            active: true,
+            rate_per_sec: Some(1000.0),
+            rate_burst: Some(1000),
+        })
+        .collect();
+}
+
+struct Rest<'a> {
+    server: &'a TestServer,
+    key: &'static str,
+    secret: &'static str,
+}
+
+impl Rest<'_> {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let mut request = if method == "GET" {
+            self.server.http.get(self.server.url(path))
+        } else {
+            self.server.http.post(self.server.url(path))
+        };
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        for (name, value) in headers(self.key, self.secret, method, path, &body) {
+            request = request.header(name, value);
+        }
+        let response = request.body(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(
+            "POST",
+            path,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    async fn upload(&self, photo: &[u8]) -> String {
+        let boundary = "imgforgeportraitboundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n\
+             Content-Type: image/jpeg\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(photo);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let (status, reply) = self
+            .send("POST", "/cloud/upload_file", Some(&content_type), body)
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["ret"], 0, "{reply}");
+        reply["body"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls aigc_task_query until the task ends.
+    async fn until_done(&self, task_id: &str) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let (status, reply) = self
+                .post("/cloud/aigc_task_query", json!({ "task_id": task_id }))
+                .await;
+            assert_eq!(status, 200, "{reply}");
+            let state = reply["body"]["state"].as_i64().unwrap();
+            assert!((1..=5).contains(&state), "{reply}");
+            if state >= 3 {
+                return reply["body"].clone();
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "task {task_id} did not end: {reply}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn portrait_set() -> Option<Vec<(String, Vec<u8>)>> {
+    let dir = common::testdata_dir().join("portrait_set");
+    let mut photos: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            common::unavailable(format_args!("{} is missing ({e})", dir.display()));
+            return None;
+        }
+    };
+    photos.sort();
+    Some(
+        photos
+            .into_iter()
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Saves a result where a person can look at it (`target/portraits/<name>`).
+fn keep(name: &str, bytes: &[u8]) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/portraits");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(name), bytes);
+}
+
+async fn check_portraits(server: &TestServer, urls: &[Value], label: &str) {
+    assert_eq!(urls.len(), 4, "{urls:?}");
+    for (i, url) in urls.iter().enumerate() {
+        let bytes = common::result_bytes(&server.http, url.as_str().unwrap()).await;
+        let image = common::decode(&bytes).to_rgb8();
+        assert!(image.width() >= 256 && image.height() >= 256);
+        // A stylised portrait: the corners are the painted background, not the photo's.
+        let corner = image.get_pixel(2, 2).0;
+        assert!(corner.iter().any(|c| *c > 0), "{corner:?}");
+        keep(&format!("{label}_{i}.jpg"), &bytes);
+    }
+}
+
+#[tokio::test]
+async fn rest_the_five_calls_in_order_make_stylised_portraits_and_refuse_what_the_readme_says() {
+    let Some(photos) = portrait_set() else { return };
+    let Some(server) = TestServer::with_models(keys).await else {
+        return;
+    };
+    let rest = Rest {
+        server: &server,
+        key: KEY,
+        secret: SECRET,
+    };
+    let other = Rest {
+        server: &server,
+        key: OTHER_KEY,
+        secret: OTHER_SECRET,
+    };
+
+    // Unsigned: refused in seed 003's envelope.
+    let unsigned = server
+        .http
+        .post(server.url("/cloud/aigc_task_query"))
+        .body(r#"{"task_id":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let reply: Value = unsigned.json().await.unwrap();
+    assert_eq!(reply["ret"], 401, "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().contains("x-imgforge-key"),
+        "{reply}"
+    );
+
+    let mut paths = Vec::new();
+    for (_, photo) in &photos {
+        let path = rest.upload(photo).await;
+        assert!(
+            path.starts_with(&format!("user_upload/{KEY}/")) && path.ends_with(".jpg"),
+            "{path}"
+        );
+        paths.push(path);
+    }
+
+    // Counts outside 8..=20, another tenant's paths, a bad callback: refused, naming the field.
+    let (status, reply) = rest
+        .post(
+            "/cloud/aigc_user_model_create",
+            json!({ "img_set": paths[..7] }),
+        )
+        .await;
+    assert_eq!((status, reply["ret"].as_i64()), (400, Some(400)), "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().contains("img_set"),
+        "{reply}"
+    );
+    let many: Vec<_> = paths.iter().cycle().take(21).collect();
+    let (status, reply) = rest
+        .post("/cloud/aigc_user_model_create", json!({ "img_set": many }))
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    let (status, reply) = other
+        .post("/cloud/aigc_user_model_create", json!({ "img_set": paths }))
+        .await;
+    assert_eq!((status, reply["ret"].as_i64()), (404, Some(404)), "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().contains("img_set[0]"),
+        "{reply}"
+    );
+    let (status, reply) = rest
+        .post(
+            "/cloud/aigc_user_model_create",
+            json!({ "img_set": paths, "callback_url": "ftp://x" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().contains("callback_url"),
+        "{reply}"
+    );
+
+    // 1-2: create the user model, poll it to state 3.
+    let (status, reply) = rest
+        .post("/cloud/aigc_user_model_create", json!({ "img_set": paths }))
+        .await;
+    assert_eq!((status, reply["ret"].as_i64()), (200, Some(0)), "{reply}");
+    let training = reply["body"]["task_id"].as_str().unwrap().to_owned();
+    let user_id = reply["body"]["user_id"].as_str().unwrap().to_owned();
+    let done = rest.until_done(&training).await;
+    assert_eq!(done["state"], 3, "{done}");
+    assert_eq!(done["tsk_type"], 1);
+    assert_eq!(done["id"], training.as_str());
+    assert_eq!(done["result_paths"], json!([]));
+
+    // 3: styles.
+    let (status, reply) = rest
+        .send("GET", "/cloud/aigc_product_brief_query", None, Vec::new())
+        .await;
+    assert_eq!((status, reply["ret"].as_i64()), (200, Some(0)), "{reply}");
+    let styles = reply["body"].as_array().unwrap();
+    assert!(styles.len() >= 2);
+    for style in styles {
+        for field in ["name", "style", "template", "sex"] {
+            assert!(style[field].is_string(), "{style}");
+        }
+    }
+    let style = styles[0]["style"].as_str().unwrap();
+
+    // Unknown style, another tenant's user: refused.
+    let (status, reply) = rest
+        .post(
+            "/cloud/aigc_task_create",
+            json!({ "user_id": user_id, "style": "no-such-style" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().contains("unknown style"),
+        "{reply}"
+    );
+    let (status, _) = other
+        .post(
+            "/cloud/aigc_task_create",
+            json!({ "user_id": user_id, "style": style }),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // 4-5: generate, poll to state 3, fetch the portraits.
+    let (status, reply) = rest
+        .post(
+            "/cloud/aigc_task_create",
+            json!({ "user_id": user_id, "style": style }),
+        )
+        .await;
+    assert_eq!((status, reply["ret"].as_i64()), (200, Some(0)), "{reply}");
+    assert_eq!(reply["body"]["user_id"], user_id.as_str());
+    let generation = reply["body"]["task_id"].as_str().unwrap().to_owned();
+    let (status, _) = other
+        .post("/cloud/aigc_task_query", json!({ "task_id": generation }))
+        .await;
+    assert_eq!(status, 404, "another tenant's task is not found");
+    let done = rest.until_done(&generation).await;
+    assert_eq!(done["state"], 3, "{done}");
+    assert_eq!(done["tsk_type"], 2);
+    check_portraits(&server, done["result_paths"].as_array().unwrap(), "rest").await;
+
+    // Deleting the user model takes its tasks and results with it.
+    let (status, _) = other
+        .post(
+            "/cloud/aigc_user_model_delete",
+            json!({ "user_id": user_id }),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, reply) = rest
+        .post(
+            "/cloud/aigc_user_model_delete",
+            json!({ "user_id": user_id }),
+        )
+        .await;
+    assert_eq!(
+        (status, reply["body"]["deleted_tasks"].as_i64()),
+        (200, Some(2)),
+        "{reply}"
+    );
+    let (status, _) = rest
+        .post("/cloud/aigc_task_query", json!({ "task_id": generation }))
+        .await;
+    assert_eq!(status, 404);
+    let gone = server
+        .http
+        .get(done["result_paths"][0].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404, "the results' bytes are deleted too");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_set_with_photos_of_no_person_drops_each_of_them_by_name() {
+    let Some(photos) = portrait_set() else { return };
+    let Some(cat) = common::testdata("chelsea.png") else {
+        return;
+    };
+    let Some(coffee) = common::testdata("coffee.png") else {
+        return;
+    };
+    let Some(server) = TestServer::with_models(keys).await else {
+        return;
+    };
+    let rest = Rest {
+        server: &server,
+        key: KEY,
+        secret: SECRET,
+    };
+    let mut paths = Vec::new();
+    for (_, photo) in photos.iter().take(8) {
+        paths.push(rest.upload(photo).await);
+    }
+    let cat_path = rest.upload(&cat).await;
+    let coffee_path = rest.upload(&coffee).await;
+    paths.insert(3, cat_path.clone());
+    paths.push(coffee_path.clone());
+    let (status, reply) = rest
+        .post("/cloud/aigc_user_model_create", json!({ "img_set": paths }))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let done = rest
+        .until_done(reply["body"]["task_id"].as_str().unwrap())
+        .await;
+    let message = done["msg"].as_str().unwrap_or_default();
+    eprintln!("training ended in state {}: {message}", done["state"]);
+    assert!(
+        message.contains(&cat_path) && message.contains(&coffee_path),
+        "{done}"
+    );
+    // Only the odd ones are named.
+    for path in &paths {
+        if *path != cat_path && *path != coffee_path {
+            assert!(
+                !message.contains(path.as_str()),
+                "{path} was rejected: {message}"
+            );
+        }
+    }
+    assert_eq!(done["state"], 3, "eight good photos are enough: {done}");
+    server.stop().await;
+}
+
+fn signed<T: Message>(key: &str, secret: &str, rpc: &str, message: T) -> tonic::Request<T> {
+    let bytes = message.encode_to_vec();
+    let mut request = tonic::Request::new(message);
+    for (name, value) in headers(
+        key,
+        secret,
+        "POST",
+        &format!("/imgforge.v1.PortraitService/{rpc}"),
+        &bytes,
+    ) {
+        request
+            .metadata_mut()
+            .insert(name, MetadataValue::try_from(value.as_str()).unwrap());
+    }
+    request
+}
+
+/// Watches a task to its end; returns every state seen, in order, and the last snapshot.
+async fn watch(
+    client: &mut PortraitServiceClient<tonic::transport::Channel>,
+    task_id: &str,
+) -> (Vec<i32>, pb::PortraitTask) {
+    let mut stream = client
+        .watch_portrait_task(signed(
+            KEY,
+            SECRET,
+            "WatchPortraitTask",
+            pb::WatchPortraitTaskRequest {
+                task_id: task_id.into(),
+            },
+        ))
+        .await
+        .expect("watch starts")
+        .into_inner();
+    let mut states = Vec::new();
+    let mut last = None;
+    while let Some(event) = tokio::time::timeout(PATIENCE, stream.message())
+        .await
+        .expect("the task ends in time")
+        .expect("stream ok")
+    {
+        let task = event.task.unwrap();
+        states.push(task.state);
+        last = Some(task);
+    }
+    (states, last.expect("at least one snapshot"))
+}
+
+#[tokio::test]
+async fn grpc_the_same_calls_with_the_watch_stream_make_portraits() {
+    let Some(photos) = portrait_set() else { return };
+    let Some(server) = TestServer::with_models(keys).await else {
+        return;
+    };
+    let mut client =
+        PortraitServiceClient::new(server.channel().await).max_decoding_message_size(64 << 20);
+    let mut paths = Vec::new();
+    for (_, photo) in &photos {
+        let request = pb::UploadBasePhotoRequest {
+            image: common::inline(photo.clone()),
+            tenant: String::new(),
+        };
+        let reply = client
+            .upload_base_photo(signed(KEY, SECRET, "UploadBasePhoto", request))
+            .await
+            .unwrap()
+            .into_inner();
+        paths.push(reply.path);
+    }
+    let unsigned = client
+        .create_user_model(pb::CreateUserModelRequest {
+            img_set: paths.clone(),
+            callback_url: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unsigned.code(), tonic::Code::Unauthenticated);
+    let created = client
+        .create_user_model(signed(
+            KEY,
+            SECRET,
+            "CreateUserModel",
+            pb::CreateUserModelRequest {
+                img_set: paths,
+                callback_url: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let (states, trained) = watch(&mut client, &created.task_id).await;
+    assert_eq!(
+        trained.state,
+        pb::PortraitTaskState::Succeeded as i32,
+        "{trained:?}"
+    );
+    assert!(
+        states.windows(2).all(|w| w[0] < w[1]),
+        "states only move forward: {states:?}"
+    );
+
+    let styles = client
+        .list_portrait_styles(signed(
+            KEY,
+            SECRET,
+            "ListPortraitStyles",
+            pb::ListPortraitStylesRequest {},
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .styles;
+    let style = styles.last().unwrap().style.clone();
+    let unknown = client
+        .create_portrait_task(signed(
+            KEY,
+            SECRET,
+            "CreatePortraitTask",
+            pb::CreatePortraitTaskRequest {
+                user_id: created.user_id.clone(),
+                style: "nope".into(),
+                callback_url: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::InvalidArgument);
+    let task = client
+        .create_portrait_task(signed(
+            KEY,
+            SECRET,
+            "CreatePortraitTask",
+            pb::CreatePortraitTaskRequest {
+                user_id: created.user_id.clone(),
+                style,
+                callback_url: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let (_, done) = watch(&mut client, &task.task_id).await;
+    assert_eq!(
+        done.state,
+        pb::PortraitTaskState::Succeeded as i32,
+        "{done:?}"
+    );
+    assert_eq!(done.r#type, pb::PortraitTaskType::Generation as i32);
+    let urls: Vec<Value> = done.result_paths.iter().map(|u| json!(u)).collect();
+    check_portraits(&server, &urls, "grpc").await;
+
+    let stranger = client
+        .get_portrait_task(signed(
+            OTHER_KEY,
+            OTHER_SECRET,
+            "GetPortraitTask",
+            pb::GetPortraitTaskRequest {
+                task_id: task.task_id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stranger.code(), tonic::Code::NotFound);
+
+    let request = pb::DeleteUserModelRequest {
+        user_id: created.user_id.clone(),
+    };
+    let stranger = client
+        .delete_user_model(signed(
+            OTHER_KEY,
+            OTHER_SECRET,
+            "DeleteUserModel",
+            request.clone(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stranger.code(), tonic::Code::NotFound);
+    let deleted = client
+        .delete_user_model(signed(KEY, SECRET, "DeleteUserModel", request))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.deleted_tasks, 2);
+    let gone = client
+        .get_portrait_task(signed(
+            KEY,
+            SECRET,
+            "GetPortraitTask",
+            pb::GetPortraitTaskRequest {
+                task_id: task.task_id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+    server.stop().await;
+}
+
+/// Counts each task's renders; answers at once with a tiny image.
+#[derive(Default)]
+struct CountingBackend {
+    runs: Mutex<HashMap<String, usize>>,
+}
+
+#[async_trait]
+impl PortraitBackend for CountingBackend {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+    async fn submit_training(&self, input: &TrainingInput) -> imgforge::error::Result<RemoteRef> {
+        Ok(RemoteRef(input.user_id.clone()))
+    }
+    async fn await_training(
+        &self,
+        _: &RemoteRef,
+        _: &TrainingInput,
+        _: &dyn Heartbeat,
+    ) -> imgforge::error::Result<UserModelHandle> {
+        Ok(UserModelHandle::default())
+    }
+    async fn submit_generation(
+        &self,
+        input: &GenerationInput,
+    ) -> imgforge::error::Result<RemoteRef> {
+        Ok(RemoteRef(format!("fake-{}", input.task_id)))
+    }
+    async fn await_generation(
+        &self,
+        job: &RemoteRef,
+        input: &GenerationInput,
+        _: &dyn Heartbeat,
+    ) -> imgforge::error::Result<Vec<imgforge::error::Result<EncodedImage>>> {
+        assert_eq!(
+            job.0,
+            format!("fake-{}", input.task_id),
+            "the stored job is the one polled"
+        );
+        *self
+            .runs
+            .lock()
+            .unwrap()
+            .entry(input.task_id.clone())
+            .or_default() += 1;
+        tokio::task::yield_now().await;
+        Ok(vec![Ok(EncodedImage {
+            bytes: bytes::Bytes::from(common::photo_png(8, 8)),
+            format: ImageFormat::Png,
+            width: 8,
+            height: 8,
+        })])
+    }
+}
+
+/// Records every callback it is handed.
+#[derive(Default)]
+struct RecordingSink {
+    calls: Mutex<Vec<(String, String, String, String)>>,
+}
+
+#[async_trait]
+impl CallbackSink for RecordingSink {
+    async fn deliver(
+        &self,
+        tenant: &str,
+        webhook_id: &str,
+        url: &str,
+        body_json: &str,
+    ) -> imgforge::error::Result<()> {
+        self.calls.lock().unwrap().push((
+            tenant.into(),
+            webhook_id.into(),
+            url.into(),
+            body_json.into(),
+        ));
+        Ok(())
+    }
+}
+
+struct Pool {
+    portraits: Arc<Portraits>,
+    backend: Arc<CountingBackend>,
+    sink: Arc<RecordingSink>,
+    stop: CancellationToken,
+}
+
+fn pool_settings(state_url: &str, dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::embedded();
+    settings.blob_store = BlobStoreSettings::local(dir.join("blobs"));
+    settings.state.url = state_url.to_owned();
+    settings.state.data_dir = dir.join("state");
+    settings.portrait.workers = 3;
+    settings.portrait.poll_interval_ms = 20;
+    settings.portrait.images_per_task = 1;
+    settings
+}
+
+async fn pool(settings: &Settings, clock: Arc<dyn Clock>) -> Pool {
+    let state = imgforge::state::open(&settings.state, clock)
+        .await
+        .expect("state opens");
+    let engine = Engine::from_settings(settings).unwrap();
+    let backend = Arc::new(CountingBackend::default());
+    let sink = Arc::new(RecordingSink::default());
+    let portraits = Arc::new(Portraits {
+        backend: backend.clone(),
+        callbacks: sink.clone(),
+        ..Portraits::from_settings(settings, engine, state).unwrap()
+    });
+    Pool {
+        portraits,
+        backend,
+        sink,
+        stop: CancellationToken::new(),
+    }
+}
+
+async fn ready_model(state: &dyn StateStore, now: SystemTime) {
+    state
+        .insert_user_model(&UserModel {
+            user_id: "U1".into(),
+            tenant: "ak".into(),
+            status: UserModelStatus::Ready,
+            photo_keys: vec![],
+            remote_handle: None,
+            created_at: now,
+            expires_at: now + Duration::from_secs(3600),
+        })
+        .await
+        .unwrap();
+}
+
+fn generation(now: SystemTime) -> PortraitTask {
+    let mut task = PortraitTask::new(
+        "ak",
+        TaskType::Generation,
+        "U1",
+        now,
+        now + Duration::from_secs(3600),
+    );
+    task.style = Some("20057d0c-8cef-447e-88d0-a8f3490fd0b0".into());
+    task
+}
+
+async fn until_final(state: &dyn StateStore, ids: &[String]) -> Vec<PortraitTask> {
+    let started = std::time::Instant::now();
+    loop {
+        let mut done = Vec::new();
+        for id in ids {
+            let task = state
+                .portrait_task("ak", id)
+                .await
+                .unwrap()
+                .expect("task exists");
+            if task.state.is_final() {
+                done.push(task);
+            }
+        }
+        if done.len() == ids.len() {
+            return done;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{} of {} ended",
+            done.len(),
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_worker_pools_sharing_postgresql_run_fifty_tasks_once_each() {
+    sqlx::any::install_default_drivers();
+    let url = std::env::var("IMGFORGE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let admin = match sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&url)
+        .await
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            common::unavailable(format_args!("PostgreSQL at {url}: {e}"));
+            return;
+        }
+    };
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let scoped = format!("{url}?options[search_path]={schema}");
+    let dir = tempfile::tempdir().unwrap();
+    let settings = pool_settings(&scoped, dir.path());
+    let (a, b) = (
+        pool(&settings, Arc::new(SystemClock)).await,
+        pool(&settings, Arc::new(SystemClock)).await,
+    );
+    let now = SystemTime::now();
+    ready_model(a.portraits.state.as_ref(), now).await;
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        let task = generation(now);
+        ids.push(task.id.clone());
+        a.portraits.state.insert_portrait_task(&task).await.unwrap();
+    }
+    imgforge::portrait::worker::spawn(a.portraits.clone(), a.stop.clone());
+    imgforge::portrait::worker::spawn(b.portraits.clone(), b.stop.clone());
+    let done = until_final(a.portraits.state.as_ref(), &ids).await;
+    a.stop.cancel();
+    b.stop.cancel();
+    assert!(
+        done.iter().all(|t| t.state == TaskState::Succeeded
+            && t.attempts == 1
+            && t.result_keys.len() == 1),
+        "{done:?}"
+    );
+    let (ran_a, ran_b) = (
+        a.backend.runs.lock().unwrap().clone(),
+        b.backend.runs.lock().unwrap().clone(),
+    );
+    eprintln!("pool a ran {}, pool b ran {}", ran_a.len(), ran_b.len());
+    for id in &ids {
+        let runs = ran_a.get(id).copied().unwrap_or(0) + ran_b.get(id).copied().unwrap_or(0);
+        assert_eq!(runs, 1, "task {id} ran {runs} times");
+    }
+    assert!(
+        !ran_a.is_empty() && !ran_b.is_empty(),
+        "both pools took work"
+    );
+    let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await;
+}
+
+#[tokio::test]
+async fn a_task_whose_workers_lease_expired_is_taken_over_and_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = pool_settings("", dir.path());
+    let clock = Arc::new(ManualClock::at(SystemTime::now()));
+    let p = pool(&settings, clock.clone()).await;
+    let state = p.portraits.state.clone();
+    let now = clock.now();
+    ready_model(state.as_ref(), now).await;
+    let mut task = generation(now);
+    task.callback_url = Some("https://hooks.example.com/portraits".into());
+    state.insert_portrait_task(&task).await.unwrap();
+    // A worker that claimed it, stored its backend job and then died.
+    let lease = Duration::from_secs(settings.portrait.lease_secs);
+    let dead = state
+        .claim_portrait_task("dead-worker", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.id, task.id);
+    assert!(
+        state
+            .set_portrait_remote_task(&task.id, "dead-worker", &format!("fake-{}", task.id))
+            .await
+            .unwrap()
+    );
+
+    imgforge::portrait::worker::spawn(p.portraits.clone(), p.stop.clone());
+    // While the lease holds nobody touches it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = state.portrait_task("ak", &task.id).await.unwrap().unwrap();
+    assert_eq!(
+        (held.state, held.lease_owner.as_deref()),
+        (TaskState::Running, Some("dead-worker"))
+    );
+    assert!(p.backend.runs.lock().unwrap().is_empty());
+
+    clock.advance(lease);
+    let done = until_final(state.as_ref(), std::slice::from_ref(&task.id)).await;
+    p.stop.cancel();
+    assert_eq!(done[0].state, TaskState::Succeeded, "{:?}", done[0]);
+    assert_eq!(done[0].attempts, 2);
+    assert_eq!(p.backend.runs.lock().unwrap().get(&task.id), Some(&1));
+
+    // One callback, recorded in the outbox with its stable id and the task-query body.
+    let outbox = state
+        .portrait_callback(&task.id)
+        .await
+        .unwrap()
+        .expect("an outbox row");
+    assert_eq!((outbox.attempts, outbox.delivered_at.is_some()), (1, true));
+    let calls = p.sink.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (tenant, webhook_id, url, body) = &calls[0];
+    assert_eq!(
+        (tenant.as_str(), url.as_str()),
+        ("ak", "https://hooks.example.com/portraits")
+    );
+    assert_eq!(webhook_id, &outbox.webhook_id);
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (body["state"].as_i64(), body["tsk_type"].as_i64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(body["id"], task.id.as_str());
+    assert_eq!(body["result_paths"].as_array().unwrap().len(), 1);
+}
