@@ -21,3 +21,4 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod webhooks;

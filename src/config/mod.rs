@@ -14,6 +14,7 @@ mod secret;
 mod state;
 mod style_models;
 mod super_resolution;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +35,7 @@ pub use secret::Secret;
 pub use state::StateSettings;
 pub use style_models::{PixelRange, StyleModelSettings, TensorLayout};
 pub use super_resolution::{SUPER_RESOLUTION_MODELS, SuperResolutionSettings};
+pub use webhooks::WebhookSettings;
 
 use crate::domain::{ImageLimits, Operation};
 
@@ -61,6 +63,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub cover: CoverSettings,
+    /// Signed task callbacks (portraits).
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -340,6 +345,7 @@ impl Settings {
         self.blob_store.validate()?;
         self.state.validate()?;
         self.auth.validate()?;
+        self.webhooks.validate()?;
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;
         if let Some(comfyui) = &self.providers.comfyui {
