@@ -7,6 +7,7 @@ mod blob_store;
 pub mod comfyui;
 mod cover;
 pub mod dashscope;
+pub mod facechain;
 mod inpaint;
 pub mod openai_images;
 mod resilience;
@@ -194,6 +195,8 @@ pub struct ProviderSettings {
     #[serde(default)]
     pub dashscope: dashscope::DashScopeSettings,
     #[serde(default)]
+    pub facechain: facechain::FaceChainSettings,
+    #[serde(default)]
     pub aliyun_vision: aliyun_vision::AliyunVisionSettings,
     /// A self-hosted ComfyUI generation backend; absent unless configured.
     #[serde(default)]
@@ -346,6 +349,7 @@ impl Settings {
         self.state.validate()?;
         self.auth.validate()?;
         self.webhooks.validate()?;
+        self.providers.facechain.validate()?;
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;
         if let Some(comfyui) = &self.providers.comfyui {
