@@ -22,3 +22,4 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod webhooks;

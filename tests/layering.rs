@@ -41,6 +41,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "webhooks",
+        &[
+            "config",
+            "error",
+            "media",
+            "redact",
+            "state",
+            "test_support",
+        ],
+    ),
+    (
         "providers",
         &[
             "config",

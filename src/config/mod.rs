@@ -7,6 +7,7 @@ mod blob_store;
 pub mod comfyui;
 mod cover;
 pub mod dashscope;
+pub mod facechain;
 mod inpaint;
 pub mod openai_images;
 mod portrait;
@@ -15,6 +16,7 @@ mod secret;
 mod state;
 mod style_models;
 mod super_resolution;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +38,7 @@ pub use secret::Secret;
 pub use state::StateSettings;
 pub use style_models::{PixelRange, StyleModelSettings, TensorLayout};
 pub use super_resolution::{SUPER_RESOLUTION_MODELS, SuperResolutionSettings};
+pub use webhooks::WebhookSettings;
 
 use crate::domain::{ImageLimits, Operation};
 
@@ -66,6 +69,9 @@ pub struct Settings {
     /// Seed 003 portraits: workers, leases, retention, curation.
     #[serde(default)]
     pub portrait: PortraitSettings,
+    /// Signed task callbacks (portraits).
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -193,6 +199,8 @@ pub struct ProviderSettings {
     pub resilience: ResilienceSettings,
     #[serde(default)]
     pub dashscope: dashscope::DashScopeSettings,
+    #[serde(default)]
+    pub facechain: facechain::FaceChainSettings,
     #[serde(default)]
     pub aliyun_vision: aliyun_vision::AliyunVisionSettings,
     /// A self-hosted ComfyUI generation backend; absent unless configured.
@@ -346,6 +354,8 @@ impl Settings {
         self.portrait.validate(self.results.url_ttl_secs)?;
         self.state.validate()?;
         self.auth.validate()?;
+        self.webhooks.validate()?;
+        self.providers.facechain.validate()?;
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;
         if let Some(comfyui) = &self.providers.comfyui {

@@ -48,21 +48,13 @@ impl UrlFetcher {
             settings.connect_timeout_secs > 0,
             "fetch.connect_timeout_secs must be positive"
         );
-        let policy = Arc::new(AddressPolicy::new(&settings.allow)?);
-        let resolver = GuardedResolver {
-            policy: policy.clone(),
-            pinned: Arc::new(pinned_hosts(settings)?),
-        };
         let timeout = Duration::from_secs(settings.timeout_secs);
         let connect_timeout = Duration::from_secs(settings.connect_timeout_secs);
-        let client = reqwest::Client::builder()
-            .redirect(Policy::none())
-            // A proxy would connect on our behalf to addresses the resolver never sees.
-            .no_proxy()
+        let (builder, policy) = guarded_client_builder(settings)?;
+        let client = builder
             .connect_timeout(connect_timeout)
             .timeout(timeout)
             .user_agent(settings.user_agent.as_str())
-            .dns_resolver(Arc::new(resolver))
             .build()
             .context("building the HTTP client for URL fetches")?;
         Ok(UrlFetcher {
@@ -125,26 +117,8 @@ impl UrlFetcher {
     /// The checks made before each request: scheme, credentials and, since the connector
     /// does not resolve IP literals, the address itself.
     fn check_target(&self, hop: &Hop<'_>) -> Result<()> {
-        let refuse = |why: &dyn fmt::Display| invalid(format!("refusing to fetch {hop}: {why}"));
-        let url = hop.url;
-        if !matches!(url.scheme(), "http" | "https") {
-            let scheme = url.scheme();
-            return Err(refuse(&format_args!(
-                "only http and https URLs can be fetched, got {scheme}"
-            )));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(refuse(
-                &"URLs carrying credentials (user:password@) are not fetched",
-            ));
-        }
-        let ip = match url.host() {
-            None => return Err(refuse(&"the URL has no host")),
-            Some(Host::Domain(_)) => return Ok(()),
-            Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
-            Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
-        };
-        self.policy.check_ip(ip).map_err(|refusal| refuse(&refusal))
+        check_url_target(&self.policy, hop.url)
+            .map_err(|why| invalid(format!("refusing to fetch {hop}: {why}")))
     }
 
     async fn read_body(&self, mut response: reqwest::Response, hop: &Hop<'_>) -> Result<Bytes> {
@@ -208,6 +182,57 @@ impl UrlFetcher {
             return self.timed_out(hop.original);
         }
         invalid(format!("cannot fetch {hop}: {}", short_cause(err)))
+    }
+}
+
+/// A client builder whose connections obey the `fetch.*` address policy: host names resolve
+/// only to allowed addresses (pinned per `fetch.resolve`), no proxy, no redirects followed.
+/// Shared by everything that connects to a caller-supplied URL (image fetches, callbacks), so
+/// there is one SSRF boundary. IP literals bypass the resolver: check them with
+/// [`check_url_target`] before each request.
+pub fn guarded_client_builder(
+    settings: &FetchSettings,
+) -> anyhow::Result<(reqwest::ClientBuilder, Arc<AddressPolicy>)> {
+    let policy = Arc::new(AddressPolicy::new(&settings.allow)?);
+    let resolver = GuardedResolver {
+        policy: policy.clone(),
+        pinned: Arc::new(pinned_hosts(settings)?),
+    };
+    let builder = reqwest::Client::builder()
+        .redirect(Policy::none())
+        // A proxy would connect on our behalf to addresses the resolver never sees.
+        .no_proxy()
+        .dns_resolver(Arc::new(resolver));
+    Ok((builder, policy))
+}
+
+/// Why `url` may not be requested, before any connection: a scheme other than http(s),
+/// credentials in the URL, no host, or an IP literal the policy refuses.
+pub fn check_url_target(policy: &AddressPolicy, url: &Url) -> std::result::Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        let scheme = url.scheme();
+        return Err(format!(
+            "only http and https URLs can be fetched, got {scheme}"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("URLs carrying credentials (user:password@) are not fetched".to_owned());
+    }
+    let ip = match url.host() {
+        None => return Err("the URL has no host".to_owned()),
+        Some(Host::Domain(_)) => return Ok(()),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
+    };
+    policy.check_ip(ip).map_err(|refusal| refusal.to_string())
+}
+
+/// The address-policy refusal inside a failed request made by a
+/// [`guarded_client_builder`] client, as "host resolves to ip, which is ...".
+pub fn resolver_refusal(err: &reqwest::Error) -> Option<String> {
+    match find_source::<ResolveError>(err)? {
+        refused @ ResolveError::Forbidden { .. } => Some(refused.to_string()),
+        ResolveError::Lookup { .. } | ResolveError::NoAddress { .. } => None,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod comfyui;
 mod context;
 pub mod contract;
 pub mod dashscope;
+pub mod facechain;
 pub mod layers;
 pub mod local;
 pub mod openai_images;

@@ -36,6 +36,9 @@ pub struct TaskRequest {
     pub headers: Vec<(String, String)>,
 }
 
+/// Told each status a poll reads (`PENDING`, `RUNNING`, …).
+pub type StatusListener = dyn Fn(&str) + Send + Sync;
+
 /// A task that succeeded, with its image links.
 #[derive(Debug)]
 pub struct FinishedTask {
@@ -128,7 +131,7 @@ impl TaskClient {
             submitted,
             permit: Some(permit),
         };
-        let outcome = self.wait(&task_id).await;
+        let outcome = self.wait(&task_id, &|_| {}).await;
         match &outcome {
             // A task that ended needs no cancel.
             Ok(_) => guard.disarm(),
@@ -136,6 +139,24 @@ impl TaskClient {
             Err(_) => {}
         }
         outcome
+    }
+
+    /// Submits `request` after the model's submit pacing and returns the task id at once,
+    /// for a durable worker that stores the id before waiting. The model's in-flight bound is
+    /// not held: it cannot outlive a restart, and DashScope's own 429 is the backstop.
+    pub async fn submit_paced(&self, request: &TaskRequest) -> Result<String> {
+        self.gate(&request.model).submits.acquire().await;
+        self.submit(request).await
+    }
+
+    /// Waits for a task submitted earlier (perhaps by another process) to end, telling
+    /// `on_status` each status polled. Bounded by `task_timeout_secs` counted from now.
+    pub async fn await_task(
+        &self,
+        task_id: &str,
+        on_status: &StatusListener,
+    ) -> Result<FinishedTask> {
+        self.wait(task_id, on_status).await
     }
 
     async fn submit(&self, request: &TaskRequest) -> Result<String> {
@@ -178,7 +199,7 @@ impl TaskClient {
     }
 
     /// Polls until the task ends or `task_timeout_secs` pass (then it is cancelled).
-    async fn wait(&self, task_id: &str) -> Result<FinishedTask> {
+    async fn wait(&self, task_id: &str, on_status: &StatusListener) -> Result<FinishedTask> {
         let started = Instant::now();
         let deadline = Duration::from_secs(self.settings.task_timeout_secs);
         let mut polls = 0u32;
@@ -213,6 +234,7 @@ impl TaskClient {
             };
             let state = TaskState::parse(&output.task_status);
             tracing::debug!(task_id, status = %output.task_status, polls, "dashscope task polled");
+            on_status(&output.task_status);
             if state.is_terminal() {
                 return self.finished(task_id, state, output);
             }

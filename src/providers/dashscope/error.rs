@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorCode};
 
-pub(super) const PROVIDER: &str = "dashscope";
+pub(crate) const PROVIDER: &str = "dashscope";
 
 /// An error DashScope reported, from a failed HTTP call (`status`) or a failed task (`None`).
-pub(super) fn vendor_error(
+pub(crate) fn vendor_error(
     status: Option<u16>,
     code: &str,
     message: &str,
@@ -129,12 +129,12 @@ fn classify(status: Option<u16>, code: &str, detail: &str) -> (ErrorCode, bool, 
 }
 
 /// A transport failure talking to DashScope (connection refused, timeout, reset).
-pub(super) fn transport_error(what: &str, err: reqwest::Error) -> Error {
+pub(crate) fn transport_error(what: &str, err: reqwest::Error) -> Error {
     crate::providers::remote::transport_error(PROVIDER, "dashscope", what, err)
 }
 
 /// An answer that is not the JSON DashScope documents.
-pub(super) fn malformed(what: &str, status: u16, detail: &str) -> Error {
+pub(crate) fn malformed(what: &str, status: u16, detail: &str) -> Error {
     Error::new(
         ErrorCode::Unavailable,
         format!("dashscope {what} answered HTTP {status} with an unreadable body ({detail})"),

@@ -32,8 +32,8 @@ use crate::providers::{
     Call, Capabilities, LocalStep, OpRequest, OperationSupport, Output, Provider, ProviderContext,
     unsupported,
 };
-use client::{FinishedTask, TaskClient, TaskRequest};
-use error::PROVIDER;
+pub(crate) use client::{FinishedTask, TaskClient, TaskRequest, http_error};
+pub(crate) use error::{PROVIDER, malformed, transport_error, vendor_error};
 use inputs::{DataUris, InputStager};
 
 pub struct DashScopeProvider {
