@@ -7,3 +7,4 @@ pub mod matte;
 pub mod oklab;
 pub mod resample;
 pub mod resize;
+pub mod sharpness;

@@ -231,7 +231,7 @@ impl Subject {
     pub fn short_deadline(&self) -> Duration {
         match self.backend {
             Backend::Local => Duration::from_millis(50),
-            Backend::DashScope(_) | Backend::AliyunVision(_) => Duration::from_millis(1500),
+            Backend::DashScope(_) | Backend::AliyunVision(_) => Duration::from_millis(4000),
         }
     }
 

@@ -3,6 +3,8 @@
 
 use image::{GrayImage, RgbImage, imageops};
 
+use crate::imaging::sharpness::laplacian_variance;
+
 /// Photos are measured fitted inside this, so thresholds do not depend on resolution.
 pub const MEASURE_SIDE: u32 = 512;
 /// Chromaticity histogram bins per axis (r/(r+g+b), g/(r+g+b)): 6² = 36, blind to exposure.
@@ -65,25 +67,6 @@ pub fn measure(rgb: &RgbImage, mask: &GrayImage) -> Features {
         silhouette: silhouette(&subject, rgb.width() as usize, rgb.height() as usize),
         dhash: dhash(&grey),
     }
-}
-
-fn laplacian_variance(grey: &GrayImage) -> f64 {
-    let (w, h) = (grey.width() as usize, grey.height() as usize);
-    if w < 3 || h < 3 {
-        return 0.0;
-    }
-    let px = |x: usize, y: usize| f64::from(grey.as_raw()[y * w + x]);
-    let (mut sum, mut sum2, mut n) = (0.0, 0.0, 0.0);
-    for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let l = px(x - 1, y) + px(x + 1, y) + px(x, y - 1) + px(x, y + 1) - 4.0 * px(x, y);
-            sum += l;
-            sum2 += l * l;
-            n += 1.0;
-        }
-    }
-    let mean = sum / n;
-    sum2 / n - mean * mean
 }
 
 /// Pixels in the largest 4-connected region of `subject` (row-major, `width` wide).

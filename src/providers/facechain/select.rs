@@ -6,6 +6,8 @@ use std::io::Cursor;
 
 use image::{ImageReader, Limits};
 
+use crate::imaging::sharpness::laplacian_variance;
+
 /// Why a photo was left out, or how it scored.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PhotoVerdict {
@@ -72,26 +74,6 @@ fn score(bytes: &[u8], min_side: u32) -> PhotoVerdict {
     PhotoVerdict::Kept {
         sharpness: laplacian_variance(&grey),
     }
-}
-
-/// Variance of the 4-neighbour Laplacian over the interior pixels.
-fn laplacian_variance(grey: &image::GrayImage) -> f64 {
-    let (w, h) = grey.dimensions();
-    if w < 3 || h < 3 {
-        return 0.0;
-    }
-    let at = |x: u32, y: u32| f64::from(grey.get_pixel(x, y)[0]);
-    let (mut sum, mut sum_sq, mut n) = (0.0, 0.0, 0.0);
-    for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let lap = at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1) - 4.0 * at(x, y);
-            sum += lap;
-            sum_sq += lap * lap;
-            n += 1.0;
-        }
-    }
-    let mean = sum / n;
-    sum_sq / n - mean * mean
 }
 
 #[cfg(test)]

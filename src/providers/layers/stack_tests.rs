@@ -130,6 +130,10 @@ fn guard(fake: &Arc<Scripted>, settings: &ResilienceSettings) -> Arc<dyn Provide
 }
 
 async fn resize(provider: &Arc<dyn Provider>) -> Result<EncodedImage> {
+    resize_with(provider, &Call::default()).await
+}
+
+async fn resize_with(provider: &Arc<dyn Provider>, call: &Call) -> Result<EncodedImage> {
     let image = SourceImage {
         bytes: Bytes::from_static(b"image"),
         format: ImageFormat::Png,
@@ -142,7 +146,7 @@ async fn resize(provider: &Arc<dyn Provider>) -> Result<EncodedImage> {
         output: OutputSpec::default(),
     };
     let output = provider
-        .run(OpRequest::Resize { image, params }, &Call::default())
+        .run(OpRequest::Resize { image, params }, call)
         .await?;
     Ok(output.into_single(Operation::Resize, "fake")?.0)
 }
@@ -386,25 +390,11 @@ fn forwards_name_and_support() {
 }
 
 async fn resize_as(provider: &Arc<dyn Provider>, caller: &str) -> Result<EncodedImage> {
-    let image = SourceImage {
-        bytes: Bytes::from_static(b"image"),
-        format: ImageFormat::Png,
-        width: 4,
-        height: 4,
-    };
-    let params = ResizeParams {
-        min_dim: 1,
-        max_dim: 16,
-        output: OutputSpec::default(),
-    };
     let call = Call {
         caller: Some(Arc::from(caller)),
         ..Call::default()
     };
-    let output = provider
-        .run(OpRequest::Resize { image, params }, &call)
-        .await?;
-    Ok(output.into_single(Operation::Resize, "fake")?.0)
+    resize_with(provider, &call).await
 }
 
 #[tokio::test(start_paused = true)]
