@@ -27,7 +27,7 @@ pub use auth::{API_KEYS_ENV, ApiKeySettings, AuthSettings};
 pub use blob_store::{
     Addressing, BlobStoreKind, BlobStoreSettings, MAX_PRESIGNED_URL_TTL_SECS, S3Settings,
 };
-pub use cover::CoverSettings;
+pub use cover::{CoverSettings, DEFAULT_PROMPT_TEMPLATE};
 pub use inpaint::InpaintSettings;
 pub use resilience::ResilienceSettings;
 pub use secret::Secret;
@@ -339,6 +339,7 @@ impl Settings {
         }
         self.blob_store.validate()?;
         self.state.validate()?;
+        self.cover.validate()?;
         self.auth.validate()?;
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;

@@ -30,7 +30,6 @@ macro_rules! pending_route {
     };
 }
 
-pending_route!(agent_cover, Envelope::Seed001, Operation::GenerateCover);
 pending_route!(upload_file, Envelope::Seed003, Operation::PortraitUpload);
 pending_route!(
     user_model_create,

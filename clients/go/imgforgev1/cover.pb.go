@@ -876,6 +876,119 @@ func (x *UploadReferenceImageResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// REST: POST /v1/agent/cover/get {coverId}.
+type GetCoverRequest struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	// From CoverCompleted.cover_id (REST: data.coverId).
+	CoverId string `protobuf:"bytes,1,opt,name=cover_id,json=coverId,proto3" json:"cover_id,omitempty"`
+}
+
+func (x *GetCoverRequest) Reset() {
+	*x = GetCoverRequest{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_imgforge_v1_cover_proto_msgTypes[13]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *GetCoverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCoverRequest) ProtoMessage() {}
+
+func (x *GetCoverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imgforge_v1_cover_proto_msgTypes[13]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCoverRequest.ProtoReflect.Descriptor instead.
+func (*GetCoverRequest) Descriptor() ([]byte, []int) {
+	return file_imgforge_v1_cover_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetCoverRequest) GetCoverId() string {
+	if x != nil {
+		return x.CoverId
+	}
+	return ""
+}
+
+type GetCoverResponse struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	CoverId string `protobuf:"bytes,1,opt,name=cover_id,json=coverId,proto3" json:"cover_id,omitempty"`
+	// The cover as a PNG, inline.
+	Image     *ImageOutput           `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+}
+
+func (x *GetCoverResponse) Reset() {
+	*x = GetCoverResponse{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_imgforge_v1_cover_proto_msgTypes[14]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *GetCoverResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCoverResponse) ProtoMessage() {}
+
+func (x *GetCoverResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imgforge_v1_cover_proto_msgTypes[14]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCoverResponse.ProtoReflect.Descriptor instead.
+func (*GetCoverResponse) Descriptor() ([]byte, []int) {
+	return file_imgforge_v1_cover_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetCoverResponse) GetCoverId() string {
+	if x != nil {
+		return x.CoverId
+	}
+	return ""
+}
+
+func (x *GetCoverResponse) GetImage() *ImageOutput {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+func (x *GetCoverResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 var File_imgforge_v1_cover_proto protoreflect.FileDescriptor
 
 var file_imgforge_v1_cover_proto_rawDesc = []byte{
@@ -988,12 +1101,25 @@ var file_imgforge_v1_cover_proto_rawDesc = []byte{
 	0x67, 0x65, 0x49, 0x64, 0x12, 0x39, 0x0a, 0x0a, 0x65, 0x78, 0x70, 0x69, 0x72, 0x65, 0x73, 0x5f,
 	0x61, 0x74, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f, 0x6f, 0x67, 0x6c,
 	0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e, 0x54, 0x69, 0x6d, 0x65, 0x73,
-	0x74, 0x61, 0x6d, 0x70, 0x52, 0x09, 0x65, 0x78, 0x70, 0x69, 0x72, 0x65, 0x73, 0x41, 0x74, 0x42,
-	0x3f, 0x5a, 0x3d, 0x67, 0x69, 0x74, 0x68, 0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x69, 0x6d,
-	0x67, 0x66, 0x6f, 0x72, 0x67, 0x65, 0x2f, 0x69, 0x6d, 0x67, 0x66, 0x6f, 0x72, 0x67, 0x65, 0x2f,
-	0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74, 0x73, 0x2f, 0x67, 0x6f, 0x2f, 0x69, 0x6d, 0x67, 0x66, 0x6f,
-	0x72, 0x67, 0x65, 0x76, 0x31, 0x3b, 0x69, 0x6d, 0x67, 0x66, 0x6f, 0x72, 0x67, 0x65, 0x76, 0x31,
-	0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x74, 0x61, 0x6d, 0x70, 0x52, 0x09, 0x65, 0x78, 0x70, 0x69, 0x72, 0x65, 0x73, 0x41, 0x74, 0x22,
+	0x2c, 0x0a, 0x0f, 0x47, 0x65, 0x74, 0x43, 0x6f, 0x76, 0x65, 0x72, 0x52, 0x65, 0x71, 0x75, 0x65,
+	0x73, 0x74, 0x12, 0x19, 0x0a, 0x08, 0x63, 0x6f, 0x76, 0x65, 0x72, 0x5f, 0x69, 0x64, 0x18, 0x01,
+	0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x63, 0x6f, 0x76, 0x65, 0x72, 0x49, 0x64, 0x22, 0x98, 0x01,
+	0x0a, 0x10, 0x47, 0x65, 0x74, 0x43, 0x6f, 0x76, 0x65, 0x72, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e,
+	0x73, 0x65, 0x12, 0x19, 0x0a, 0x08, 0x63, 0x6f, 0x76, 0x65, 0x72, 0x5f, 0x69, 0x64, 0x18, 0x01,
+	0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x63, 0x6f, 0x76, 0x65, 0x72, 0x49, 0x64, 0x12, 0x2e, 0x0a,
+	0x05, 0x69, 0x6d, 0x61, 0x67, 0x65, 0x18, 0x02, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x18, 0x2e, 0x69,
+	0x6d, 0x67, 0x66, 0x6f, 0x72, 0x67, 0x65, 0x2e, 0x76, 0x31, 0x2e, 0x49, 0x6d, 0x61, 0x67, 0x65,
+	0x4f, 0x75, 0x74, 0x70, 0x75, 0x74, 0x52, 0x05, 0x69, 0x6d, 0x61, 0x67, 0x65, 0x12, 0x39, 0x0a,
+	0x0a, 0x65, 0x78, 0x70, 0x69, 0x72, 0x65, 0x73, 0x5f, 0x61, 0x74, 0x18, 0x03, 0x20, 0x01, 0x28,
+	0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f,
+	0x62, 0x75, 0x66, 0x2e, 0x54, 0x69, 0x6d, 0x65, 0x73, 0x74, 0x61, 0x6d, 0x70, 0x52, 0x09, 0x65,
+	0x78, 0x70, 0x69, 0x72, 0x65, 0x73, 0x41, 0x74, 0x42, 0x3f, 0x5a, 0x3d, 0x67, 0x69, 0x74, 0x68,
+	0x75, 0x62, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x69, 0x6d, 0x67, 0x66, 0x6f, 0x72, 0x67, 0x65, 0x2f,
+	0x69, 0x6d, 0x67, 0x66, 0x6f, 0x72, 0x67, 0x65, 0x2f, 0x63, 0x6c, 0x69, 0x65, 0x6e, 0x74, 0x73,
+	0x2f, 0x67, 0x6f, 0x2f, 0x69, 0x6d, 0x67, 0x66, 0x6f, 0x72, 0x67, 0x65, 0x76, 0x31, 0x3b, 0x69,
+	0x6d, 0x67, 0x66, 0x6f, 0x72, 0x67, 0x65, 0x76, 0x31, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f,
+	0x33,
 }
 
 var (
@@ -1008,7 +1134,7 @@ func file_imgforge_v1_cover_proto_rawDescGZIP() []byte {
 	return file_imgforge_v1_cover_proto_rawDescData
 }
 
-var file_imgforge_v1_cover_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_imgforge_v1_cover_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_imgforge_v1_cover_proto_goTypes = []interface{}{
 	(*GenerateCoverRequest)(nil),         // 0: imgforge.v1.GenerateCoverRequest
 	(*GenerateCoverResponse)(nil),        // 1: imgforge.v1.GenerateCoverResponse
@@ -1023,34 +1149,38 @@ var file_imgforge_v1_cover_proto_goTypes = []interface{}{
 	(*ListCoverOptionsResponse)(nil),     // 10: imgforge.v1.ListCoverOptionsResponse
 	(*UploadReferenceImageRequest)(nil),  // 11: imgforge.v1.UploadReferenceImageRequest
 	(*UploadReferenceImageResponse)(nil), // 12: imgforge.v1.UploadReferenceImageResponse
-	(Gender)(0),                          // 13: imgforge.v1.Gender
-	(*OutputOptions)(nil),                // 14: imgforge.v1.OutputOptions
-	(*timestamppb.Timestamp)(nil),        // 15: google.protobuf.Timestamp
-	(*ImageOutput)(nil),                  // 16: imgforge.v1.ImageOutput
-	(*ImageInput)(nil),                   // 17: imgforge.v1.ImageInput
+	(*GetCoverRequest)(nil),              // 13: imgforge.v1.GetCoverRequest
+	(*GetCoverResponse)(nil),             // 14: imgforge.v1.GetCoverResponse
+	(Gender)(0),                          // 15: imgforge.v1.Gender
+	(*OutputOptions)(nil),                // 16: imgforge.v1.OutputOptions
+	(*timestamppb.Timestamp)(nil),        // 17: google.protobuf.Timestamp
+	(*ImageOutput)(nil),                  // 18: imgforge.v1.ImageOutput
+	(*ImageInput)(nil),                   // 19: imgforge.v1.ImageInput
 }
 var file_imgforge_v1_cover_proto_depIdxs = []int32{
-	13, // 0: imgforge.v1.GenerateCoverRequest.gender:type_name -> imgforge.v1.Gender
-	14, // 1: imgforge.v1.GenerateCoverRequest.output:type_name -> imgforge.v1.OutputOptions
-	15, // 2: imgforge.v1.GenerateCoverResponse.at:type_name -> google.protobuf.Timestamp
+	15, // 0: imgforge.v1.GenerateCoverRequest.gender:type_name -> imgforge.v1.Gender
+	16, // 1: imgforge.v1.GenerateCoverRequest.output:type_name -> imgforge.v1.OutputOptions
+	17, // 2: imgforge.v1.GenerateCoverResponse.at:type_name -> google.protobuf.Timestamp
 	2,  // 3: imgforge.v1.GenerateCoverResponse.queued:type_name -> imgforge.v1.CoverQueued
 	3,  // 4: imgforge.v1.GenerateCoverResponse.running:type_name -> imgforge.v1.CoverRunning
 	4,  // 5: imgforge.v1.GenerateCoverResponse.preview:type_name -> imgforge.v1.CoverPreview
 	5,  // 6: imgforge.v1.GenerateCoverResponse.completed:type_name -> imgforge.v1.CoverCompleted
 	6,  // 7: imgforge.v1.GenerateCoverResponse.failed:type_name -> imgforge.v1.CoverFailed
-	16, // 8: imgforge.v1.CoverPreview.image:type_name -> imgforge.v1.ImageOutput
-	16, // 9: imgforge.v1.CoverCompleted.image:type_name -> imgforge.v1.ImageOutput
-	15, // 10: imgforge.v1.CoverCompleted.expires_at:type_name -> google.protobuf.Timestamp
-	13, // 11: imgforge.v1.CoverOption.genders:type_name -> imgforge.v1.Gender
+	18, // 8: imgforge.v1.CoverPreview.image:type_name -> imgforge.v1.ImageOutput
+	18, // 9: imgforge.v1.CoverCompleted.image:type_name -> imgforge.v1.ImageOutput
+	17, // 10: imgforge.v1.CoverCompleted.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 11: imgforge.v1.CoverOption.genders:type_name -> imgforge.v1.Gender
 	8,  // 12: imgforge.v1.CoverOptionGroup.options:type_name -> imgforge.v1.CoverOption
 	9,  // 13: imgforge.v1.ListCoverOptionsResponse.groups:type_name -> imgforge.v1.CoverOptionGroup
-	17, // 14: imgforge.v1.UploadReferenceImageRequest.image:type_name -> imgforge.v1.ImageInput
-	15, // 15: imgforge.v1.UploadReferenceImageResponse.expires_at:type_name -> google.protobuf.Timestamp
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	19, // 14: imgforge.v1.UploadReferenceImageRequest.image:type_name -> imgforge.v1.ImageInput
+	17, // 15: imgforge.v1.UploadReferenceImageResponse.expires_at:type_name -> google.protobuf.Timestamp
+	18, // 16: imgforge.v1.GetCoverResponse.image:type_name -> imgforge.v1.ImageOutput
+	17, // 17: imgforge.v1.GetCoverResponse.expires_at:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_imgforge_v1_cover_proto_init() }
@@ -1216,6 +1346,30 @@ func file_imgforge_v1_cover_proto_init() {
 				return nil
 			}
 		}
+		file_imgforge_v1_cover_proto_msgTypes[13].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*GetCoverRequest); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_imgforge_v1_cover_proto_msgTypes[14].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*GetCoverResponse); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
 	}
 	file_imgforge_v1_cover_proto_msgTypes[1].OneofWrappers = []interface{}{
 		(*GenerateCoverResponse_Queued)(nil),
@@ -1230,7 +1384,7 @@ func file_imgforge_v1_cover_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_imgforge_v1_cover_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

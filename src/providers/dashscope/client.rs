@@ -16,7 +16,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
 use crate::config::dashscope::DashScopeSettings;
-use crate::domain::RemoteTask;
+use crate::domain::{Progress, ProgressSink, RemoteTask};
 use crate::error::{Error, ErrorCode, Result};
 use crate::providers::dashscope::error::{PROVIDER, malformed, transport_error, vendor_error};
 use crate::providers::dashscope::wire::{
@@ -114,8 +114,14 @@ impl TaskClient {
 
     /// Submits `request`, waits for the task to end and returns its outputs. Waits in line
     /// for the model's limits first. Dropping the future cancels the task at DashScope.
+    /// Each task state DashScope reports (`PENDING`, `RUNNING`, …) goes to `progress` as a
+    /// stage when it changes: the API gives no percent, so none is made up.
     #[tracing::instrument(skip_all, fields(provider = PROVIDER, model = %request.model, task_id))]
-    pub async fn run(self: &Arc<Self>, request: TaskRequest) -> Result<FinishedTask> {
+    pub async fn run(
+        self: &Arc<Self>,
+        request: TaskRequest,
+        progress: &ProgressSink,
+    ) -> Result<FinishedTask> {
         let gate = self.gate(&request.model);
         let permit = gate.running.acquire().await;
         gate.submits.acquire().await;
@@ -128,7 +134,8 @@ impl TaskClient {
             submitted,
             permit: Some(permit),
         };
-        let outcome = self.wait(&task_id).await;
+        progress.running(None, "submitted");
+        let outcome = self.wait(&task_id, progress).await;
         match &outcome {
             // A task that ended needs no cancel.
             Ok(_) => guard.disarm(),
@@ -178,8 +185,9 @@ impl TaskClient {
     }
 
     /// Polls until the task ends or `task_timeout_secs` pass (then it is cancelled).
-    async fn wait(&self, task_id: &str) -> Result<FinishedTask> {
+    async fn wait(&self, task_id: &str, progress: &ProgressSink) -> Result<FinishedTask> {
         let started = Instant::now();
+        let mut last_status = String::new();
         let deadline = Duration::from_secs(self.settings.task_timeout_secs);
         let mut polls = 0u32;
         let mut transient_failures = 0u32;
@@ -213,6 +221,14 @@ impl TaskClient {
             };
             let state = TaskState::parse(&output.task_status);
             tracing::debug!(task_id, status = %output.task_status, polls, "dashscope task polled");
+            if output.task_status != last_status {
+                last_status.clone_from(&output.task_status);
+                if state == TaskState::Pending {
+                    progress.report(Progress::Queued { position: None });
+                } else if !state.is_terminal() {
+                    progress.running(None, format!("task {}", output.task_status));
+                }
+            }
             if state.is_terminal() {
                 return self.finished(task_id, state, output);
             }
