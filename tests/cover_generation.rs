@@ -304,9 +304,12 @@ fn assert_well_formed(events: &[Event], want_previews: bool) -> pb::CoverComplet
     );
     let percents: Vec<f32> = events
         .iter()
-        .filter_map(|e| match e {
-            Event::Running(r) => Some(r.percent),
-            _ => None,
+        .filter_map(|e| {
+            if let Event::Running(r) = e {
+                Some(r.percent)
+            } else {
+                None
+            }
         })
         .collect();
     assert!(!percents.is_empty(), "running events");

@@ -82,8 +82,8 @@ impl CoverSettings {
                 anyhow::bail!("cover.{key} = {side} must be between 256 and 2048");
             }
         }
-        crate::cover::prompt::PromptTemplate::parse(self.prompt_template())
-            .map_err(|e| anyhow::anyhow!("cover.prompt_template: {e}"))?;
+        // The template's placeholders are checked where it is parsed, when the cover
+        // generator is built at start-up (config sits below `cover`).
         Ok(())
     }
 }

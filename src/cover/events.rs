@@ -190,9 +190,11 @@ mod tests {
         assert_eq!(events[0], CoverEvent::Queued { position: 0 });
         let percents: Vec<(f32, String)> = events[1..]
             .iter()
-            .map(|e| match e {
-                CoverEvent::Running { percent, stage } => (*percent, stage.clone()),
-                other => panic!("unexpected {other:?}"),
+            .map(|e| {
+                let CoverEvent::Running { percent, stage } = e else {
+                    panic!("unexpected {e:?}");
+                };
+                (*percent, stage.clone())
             })
             .collect();
         assert_eq!(

@@ -181,7 +181,7 @@ mod tests {
         let (call1, seen1) = recording();
         let (call2, seen2) = recording();
         let q1 = queue.clone();
-        let second = tokio::spawn(async move { q1.enter(&call1).await.map(drop) });
+        let second = tokio::spawn(async move { q1.enter(&call1).await });
         tokio::task::yield_now().await;
         let q2 = queue.clone();
         let third = tokio::spawn(async move {
@@ -195,9 +195,14 @@ mod tests {
         assert_eq!(*seen1.lock().unwrap(), vec![Some(0)]);
         assert_eq!(*seen2.lock().unwrap(), vec![Some(1)]);
         drop(first);
-        second.await.unwrap().unwrap();
-        third.await.unwrap().unwrap();
+        // The second holds its slot: the third is now first in line.
+        let second = second.await.unwrap().unwrap();
+        while seen2.lock().unwrap().len() < 2 {
+            tokio::task::yield_now().await;
+        }
         assert_eq!(*seen2.lock().unwrap(), vec![Some(1), Some(0)]);
+        drop(second);
+        third.await.unwrap().unwrap();
     }
 
     #[tokio::test]
