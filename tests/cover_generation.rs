@@ -409,6 +409,12 @@ async fn openai_images_stream_goes_queued_running_previews_completed() {
     let done = assert_well_formed(&events, true);
     let png = image_bytes(&done.image);
     assert!(png.starts_with(b"\x89PNG"), "completed carries a PNG");
+    // The backend's remarks reach the caller: the API has no negative prompt.
+    assert!(
+        done.notes.iter().any(|n| n.contains("negative prompt")),
+        "{:?}",
+        done.notes
+    );
     server.stop().await;
 }
 
@@ -754,4 +760,59 @@ async fn a_cover_made_by_one_server_is_resolved_by_another_sharing_postgres() {
     let _ = admin
         .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
         .await;
+}
+
+#[tokio::test]
+async fn a_reference_image_goes_to_the_comfyui_image_to_image_workflow() {
+    let _turn = STREAMS.lock().await;
+    let emulator = ComfyUiEmulator::start(Features::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &Backend::ComfyUi(&emulator),
+        &temp_dirs(tmp.path()),
+        Arc::new(SystemClock),
+    )
+    .await;
+    // An unknown reference is the call's status, naming the field.
+    let mut request = female();
+    request.ref_image_id = "no-such-reference".into();
+    let err = server
+        .covers()
+        .await
+        .generate_cover(server.signer().grpc(GENERATE_RPC, request.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+    assert!(
+        err.message().contains("refImageId") || err.message().contains("reference"),
+        "{err:?}"
+    );
+
+    let upload = pb::UploadReferenceImageRequest {
+        image: Some(pb::ImageInput {
+            source: Some(pb::image_input::Source::Data(comfyui_emulator::png(
+                96, 128,
+            ))),
+        }),
+    };
+    let uploaded = server
+        .covers()
+        .await
+        .upload_reference_image(
+            server
+                .signer()
+                .grpc("/imgforge.v1.CoverService/UploadReferenceImage", upload),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    request.ref_image_id = uploaded.ref_image_id;
+    let events = server.generate(request).await;
+    assert_well_formed(&events, false);
+    assert_eq!(
+        emulator.uploads().len(),
+        1,
+        "the reference was sent to ComfyUI"
+    );
+    server.stop().await;
 }

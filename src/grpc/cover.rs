@@ -112,11 +112,12 @@ fn event_to_proto(event: CoverEvent, trace_id: &str) -> pb::GenerateCoverRespons
             cover_id,
             image,
             expires_at,
-            notes: _,
+            notes,
         } => Event::Completed(pb::CoverCompleted {
             cover_id,
             image: Some(inline(image)),
             expires_at: Some(expires_at.into()),
+            notes,
         }),
         CoverEvent::Failed { code, message } => Event::Failed(pb::CoverFailed {
             code: code.name().to_owned(),
