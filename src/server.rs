@@ -22,7 +22,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::policy::{self, StartPolicy};
 use crate::auth::{Admission, Authenticator, Grpc, SignatureLayer};
 use crate::config::Settings;
-use crate::cover::{Covers, OptionCatalogue, ReferenceImages};
+use crate::cover::{CoverGenerator, Covers, OptionCatalogue, ReferenceImages};
 use crate::engine::Engine;
 use crate::grpc::{self, Apis};
 use crate::proto::FILE_DESCRIPTOR_SET;
@@ -135,9 +135,25 @@ pub async fn start_with_clock(
     };
     policy::log(start_policy, settings.auth.keys.len());
     let nonce_owner = admission.clone();
+    let catalogue = Arc::new(OptionCatalogue::load(&settings.cover.options_file)?);
+    let references = ReferenceImages::new(engine.clone(), state.clone());
+    let generator = Arc::new(CoverGenerator::new(
+        engine.clone(),
+        state.clone(),
+        catalogue.clone(),
+        references.clone(),
+        &settings.cover,
+    )?);
+    if !generator.is_ready() {
+        tracing::info!(
+            "{}; GenerateCover answers FAILED_PRECONDITION",
+            crate::cover::NO_BACKEND
+        );
+    }
     let covers = Covers {
-        catalogue: Arc::new(OptionCatalogue::load(&settings.cover.options_file)?),
-        references: ReferenceImages::new(engine.clone(), state.clone()),
+        catalogue,
+        references,
+        generator,
     };
     let portraits = Arc::new(crate::portrait::Portraits::from_settings(
         &settings,

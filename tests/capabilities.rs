@@ -1,23 +1,33 @@
 //! Each provider's declared capabilities match what its `run` dispatches: every operation it
 //! declares is attempted (it may fail for want of a model or a reachable backend, but never as
 //! "not implemented"), and every operation it does not declare answers `Unimplemented`.
-//! Remote adapters point at a closed loopback port, so nothing leaves the machine.
+//! Remote adapters point at a closed loopback port, so nothing leaves the machine; the
+//! generation backends (ComfyUI, OpenAI images) run against their emulators, where the
+//! declared operation must really succeed and report progress.
 
-use std::sync::Arc;
+#[path = "emulators/comfyui.rs"]
+mod comfyui_emulator;
+#[path = "emulators/openai_images.rs"]
+mod openai_emulator;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use imgforge::config::{BlobStoreSettings, Secret, Settings};
+use imgforge::domain::Operation;
 use imgforge::domain::params::{
     ChangeBackgroundParams, ChangeClothesParams, ConvertParams, CreateCharacterParams,
     ExpandParams, FixParams, OutputSpec, Placement, RemoveBackgroundParams, RemoveWatermarkParams,
     ResizeParams, TextToImageParams,
 };
-use imgforge::domain::{ImageFormat, SourceImage};
+use imgforge::domain::{ImageFormat, Progress, ProgressSink, SourceImage};
 use imgforge::error::ErrorCode;
 use imgforge::providers::aliyun_vision::AliyunVisionProvider;
+use imgforge::providers::comfyui::{ComfyUiProvider, ComfyUiSettings};
 use imgforge::providers::dashscope::DashScopeProvider;
 use imgforge::providers::local::LocalProvider;
+use imgforge::providers::openai_images::{OpenAiImagesProvider, OpenAiImagesSettings};
 use imgforge::providers::{Call, OpRequest, Provider, ProviderContext, ProviderExt};
 
 fn png(width: u32, height: u32) -> SourceImage {
@@ -174,4 +184,112 @@ async fn aliyun_vision_runs_exactly_what_it_declares() {
     let blobs = imgforge::store::BlobStore::from_settings(&settings).unwrap();
     let context = ProviderContext::new(&settings, blobs).unwrap();
     check(Arc::new(AliyunVisionProvider::build(&context).unwrap())).await;
+}
+
+/// Runs a cover's generation step on `provider` with a recording sink: it must succeed with
+/// an image and report some progress.
+async fn generates_with_progress(provider: &dyn Provider) -> Vec<Progress> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = {
+        let seen = seen.clone();
+        ProgressSink::new(move |p| seen.lock().unwrap().push(p))
+    };
+    let request = every_request()
+        .into_iter()
+        .find(|r| r.operation() == Operation::GenerateCover)
+        .unwrap();
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        provider.run(request, &Call::with_progress(sink)),
+    )
+    .await
+    .expect("generation answers")
+    .expect("generation succeeds");
+    assert_eq!(output.images.len(), 1, "{}", provider.name());
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "{} reported no progress", provider.name());
+    seen
+}
+
+#[tokio::test]
+async fn comfyui_runs_exactly_what_it_declares() {
+    let emulator = comfyui_emulator::ComfyUiEmulator::start(Default::default()).await;
+    let mut settings = settings();
+    settings.providers.comfyui = Some(ComfyUiSettings {
+        base_url: emulator.base_url(),
+        ..ComfyUiSettings::default()
+    });
+    let blobs = imgforge::store::BlobStore::from_settings(&settings).unwrap();
+    let context = ProviderContext::new(&settings, blobs).unwrap();
+    let provider = ComfyUiProvider::build(&context).unwrap();
+    let support = provider
+        .capabilities()
+        .get(Operation::GenerateCover)
+        .expect("declares covers");
+    assert!(support.options.contains(&"reference"), "{support:?}");
+    let seen = generates_with_progress(&provider).await;
+    assert!(
+        seen.iter().any(|p| matches!(
+            p,
+            Progress::Running {
+                percent: Some(_),
+                ..
+            }
+        )),
+        "{seen:?}"
+    );
+    check(Arc::new(provider)).await;
+}
+
+#[tokio::test]
+async fn openai_images_runs_exactly_what_it_declares() {
+    let emulator = openai_emulator::OpenAiImagesEmulator::start().await;
+    let mut settings = settings();
+    settings.providers.openai_images = Some(OpenAiImagesSettings {
+        base_url: emulator.base_url(),
+        api_key: Secret::new(openai_emulator::API_KEY),
+        ..OpenAiImagesSettings::default()
+    });
+    let blobs = imgforge::store::BlobStore::from_settings(&settings).unwrap();
+    let context = ProviderContext::new(&settings, blobs).unwrap();
+    let provider = OpenAiImagesProvider::build(&context).unwrap();
+    let support = provider
+        .capabilities()
+        .get(Operation::GenerateCover)
+        .expect("declares covers");
+    assert!(support.options.contains(&"reference"), "{support:?}");
+    assert!(!support.options.contains(&"seed"), "{support:?}");
+    let seen = generates_with_progress(&provider).await;
+    assert!(
+        seen.iter().any(|p| matches!(p, Progress::Preview(_))),
+        "streamed partial images are previews: {seen:?}"
+    );
+    check(Arc::new(provider)).await;
+}
+
+#[test]
+fn a_generation_backend_without_its_section_is_refused_by_name() {
+    let settings = settings();
+    let blobs = imgforge::store::BlobStore::from_settings(&settings).unwrap();
+    let context = ProviderContext::new(&settings, blobs).unwrap();
+    let err = ComfyUiProvider::build(&context).err().unwrap().to_string();
+    assert!(err.contains("[providers.comfyui]"), "{err}");
+    let err = OpenAiImagesProvider::build(&context)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("[providers.openai_images]"), "{err}");
+}
+
+#[test]
+fn dashscope_declares_covers_without_the_reference() {
+    let settings = settings();
+    let blobs = imgforge::store::BlobStore::from_settings(&settings).unwrap();
+    let context = ProviderContext::new(&settings, blobs).unwrap();
+    let provider = DashScopeProvider::build(&context).unwrap();
+    let support = provider
+        .capabilities()
+        .get(Operation::GenerateCover)
+        .unwrap();
+    assert!(!support.options.contains(&"reference"), "{support:?}");
 }

@@ -659,11 +659,12 @@ async fn a_burst_of_fifty_against_a_two_rps_model_sees_no_429() {
     );
 }
 
-/// Text-to-image (the generation step of the cover issue) has no RPC of its own yet; the
-/// adapter is driven directly, on both protocols.
+/// Text-to-image (the generation step of GenerateCover), the adapter driven directly, on
+/// both protocols. Its progress is the task's states as stages, never a made-up percent.
 #[tokio::test]
 async fn text_to_image_works_on_the_legacy_and_the_messages_protocol() {
     use imgforge::domain::params::TextToImageParams;
+    use imgforge::domain::{Progress, ProgressSink};
     use imgforge::providers::{Call, OpRequest, Provider};
     let emulator = DashScopeEmulator::start().await;
     for model in ["wanx2.1-t2i-turbo", "wan2.6-t2i"] {
@@ -685,11 +686,34 @@ async fn text_to_image_works_on_the_legacy_and_the_messages_protocol() {
             },
             reference: None,
         };
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = {
+            let seen = seen.clone();
+            ProgressSink::new(move |p| seen.lock().unwrap().push(p))
+        };
         let edited = provider
-            .run(request, &Call::default())
+            .run(request, &Call::with_progress(sink))
             .await
             .expect("images");
         assert_eq!(edited.images.len(), 1, "{model}");
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            matches!(seen.first(), Some(Progress::Running { stage, .. }) if stage == "submitted"),
+            "{seen:?}"
+        );
+        for progress in &seen {
+            match progress {
+                Progress::Running { percent, stage } => {
+                    assert_eq!(*percent, None, "no invented percent: {seen:?}");
+                    assert!(
+                        stage == "submitted" || stage.starts_with("task "),
+                        "{stage}"
+                    );
+                }
+                Progress::Queued { position } => assert_eq!(*position, None),
+                Progress::Preview(_) => panic!("DashScope sends no previews"),
+            }
+        }
         assert_eq!(
             (edited.images[0].width, edited.images[0].height),
             (768, 1024)

@@ -49,6 +49,10 @@ pub struct ComfyUiSettings {
     pub max_image_bytes: u64,
     /// Most result images taken from one run.
     pub max_images: u32,
+    /// Runs submitted at once; further covers wait in imgforge's line and are told their
+    /// place. Two keep the GPU busy (one running, one queued at the server) while the rest
+    /// of the line stays cancellable without touching the server.
+    pub max_concurrent_jobs: u32,
 }
 
 impl Default for ComfyUiSettings {
@@ -70,6 +74,7 @@ impl Default for ComfyUiSettings {
             max_message_bytes: 16 << 20,
             max_image_bytes: 64 << 20,
             max_images: 8,
+            max_concurrent_jobs: 2,
         }
     }
 }
@@ -92,6 +97,7 @@ impl ComfyUiSettings {
             ("poll_interval_ms", self.poll_interval_ms),
             ("max_image_bytes", self.max_image_bytes),
             ("max_images", u64::from(self.max_images)),
+            ("max_concurrent_jobs", u64::from(self.max_concurrent_jobs)),
             ("max_message_bytes", self.max_message_bytes as u64),
         ] {
             if value == 0 {

@@ -30,7 +30,7 @@ pub use auth::{API_KEYS_ENV, ApiKeySettings, AuthSettings};
 pub use blob_store::{
     Addressing, BlobStoreKind, BlobStoreSettings, MAX_PRESIGNED_URL_TTL_SECS, S3Settings,
 };
-pub use cover::CoverSettings;
+pub use cover::{CoverSettings, DEFAULT_PROMPT_TEMPLATE};
 pub use inpaint::InpaintSettings;
 pub use portrait::PortraitSettings;
 pub use resilience::ResilienceSettings;
@@ -353,6 +353,7 @@ impl Settings {
         self.blob_store.validate()?;
         self.portrait.validate(self.results.url_ttl_secs)?;
         self.state.validate()?;
+        self.cover.validate()?;
         self.auth.validate()?;
         self.webhooks.validate()?;
         self.providers.facechain.validate()?;

@@ -47,6 +47,9 @@ pub struct OpenAiImagesSettings {
     pub max_image_bytes: u64,
     /// Preview frames passed on per generation; later ones are dropped.
     pub max_preview_frames: u32,
+    /// Generations in flight at once (the account's rate limit, in effect); further covers
+    /// wait in imgforge's line and are told their place.
+    pub max_concurrent_jobs: u32,
 }
 
 impl Default for OpenAiImagesSettings {
@@ -73,6 +76,7 @@ impl Default for OpenAiImagesSettings {
             max_event_bytes: 64 << 20,
             max_image_bytes: 48 << 20,
             max_preview_frames: 8,
+            max_concurrent_jobs: 8,
         }
     }
 }
@@ -107,6 +111,7 @@ impl OpenAiImagesSettings {
             ("max_response_bytes", self.max_response_bytes),
             ("max_event_bytes", self.max_event_bytes),
             ("max_image_bytes", self.max_image_bytes),
+            ("max_concurrent_jobs", u64::from(self.max_concurrent_jobs)),
         ] {
             if value == 0 {
                 anyhow::bail!("providers.openai_images.{key} must be positive");

@@ -1,14 +1,19 @@
 //! Seed 001's cover workflow below the transports: the option catalogue, attribute
-//! validation and reference images. Generation itself comes with the backends (issue 11,
-//! items 5-6) and builds on [`validate`] and [`ReferenceImages::resolve`].
+//! validation, reference images, the prompt template, and generation as a stream of
+//! [`CoverEvent`]s ([`CoverGenerator`]).
 
 pub mod catalogue;
+pub mod events;
+mod generate;
+pub mod prompt;
 mod references;
 mod validate;
 
 use std::sync::Arc;
 
 pub use catalogue::{CoverOption, Gender, NAMESPACE, OptionCatalogue, OptionGroup};
+pub use events::CoverEvent;
+pub use generate::{CoverGenerator, NO_BACKEND, StoredCover};
 pub use references::ReferenceImages;
 pub use validate::{CoverAttributes, ValidCover, validate};
 
@@ -19,6 +24,7 @@ use crate::error::{Error, Result};
 pub struct Covers {
     pub catalogue: Arc<OptionCatalogue>,
     pub references: ReferenceImages,
+    pub generator: Arc<CoverGenerator>,
 }
 
 impl Covers {

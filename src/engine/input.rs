@@ -14,6 +14,11 @@ pub struct InputResolver {
 }
 
 impl InputResolver {
+    /// The image limits inputs are checked against.
+    pub fn limits(&self) -> ImageLimits {
+        self.limits
+    }
+
     /// Resolves `source` and checks the bytes really are an image within the limits. `field`
     /// names the request field in errors (`image_url`, `image`, `base_image.url`).
     pub async fn resolve_optional(

@@ -104,6 +104,19 @@ impl Engine {
         self.providers.is_ready(op)
     }
 
+    /// The generation step of a cover ([`OpRequest::TextToImage`]) on its chain, progress to
+    /// `call.progress`; the first backend that succeeds answers, with its name.
+    pub async fn generate_image(
+        &self,
+        params: crate::domain::params::TextToImageParams,
+        reference: Option<SourceImage>,
+        call: &Call,
+    ) -> Result<(Output, &'static str)> {
+        params.validate()?;
+        self.run(OpRequest::TextToImage { params, reference }, call)
+            .await
+    }
+
     /// `Unimplemented` naming `op` and the providers tried, unless a provider supports it.
     pub fn require(&self, op: Operation) -> Result<()> {
         self.providers.chain(op).require(op).map(|_| ())

@@ -7,7 +7,6 @@ mod character;
 mod editing;
 mod envelope;
 mod form;
-mod pending;
 mod portrait;
 mod task;
 mod utils;
@@ -20,7 +19,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Admission, Rest, SignatureLayer};
@@ -66,6 +64,10 @@ pub fn router(
             prefixes: SIGNED_PREFIXES.to_vec(),
         },
     );
+    let deadlines = Deadlines {
+        default: Duration::from_secs(settings.server.request_timeout_secs),
+        cover: Duration::from_secs(settings.cover.rest_timeout_secs),
+    };
     let mut router = Router::new();
     if settings.telemetry.metrics {
         if let Some(handle) = crate::telemetry::metrics::install() {
@@ -83,7 +85,8 @@ pub fn router(
         .route("/fix", post(editing::fix))
         .route("/remove_watermark", post(editing::remove_watermark))
         .route("/create-character", post(character::create_character))
-        .route("/v1/agent/cover", post(pending::agent_cover))
+        .route("/v1/agent/cover", post(agent::agent_cover))
+        .route("/v1/agent/cover/get", post(agent::agent_cover_get))
         .route("/v1/config/options", post(agent::config_options))
         .route("/v1/agent/ref-image", post(agent::agent_ref_image))
         .route("/cloud/upload_file", post(portrait::upload_file))
@@ -112,12 +115,36 @@ pub fn router(
                 // Outermost: the request's root span, the trace id header, counts and latency.
                 .layer(RequestTelemetryLayer::new(Transport::Http))
                 .layer(TraceLayer::new_for_http())
-                .layer(TimeoutLayer::with_status_code(
-                    http::StatusCode::GATEWAY_TIMEOUT,
-                    Duration::from_secs(settings.server.request_timeout_secs),
-                )),
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    request_deadline(deadlines, request, next)
+                })),
         )
         .with_state(state)
+}
+
+/// The request deadline of each path: seed 001's blocking cover call is documented to take
+/// up to 300 s, far beyond every other path's.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    default: Duration,
+    cover: Duration,
+}
+
+async fn request_deadline(
+    deadlines: Deadlines,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = if request.uri().path() == "/v1/agent/cover" {
+        deadlines.cover
+    } else {
+        deadlines.default
+    };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => http::StatusCode::GATEWAY_TIMEOUT.into_response(),
+    }
 }
 
 async fn healthz(shutdown: CancellationToken) -> (http::StatusCode, &'static str) {

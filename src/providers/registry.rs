@@ -6,28 +6,78 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::domain::Operation;
 use crate::error::Result;
-use crate::providers::layers::{self, AdmissionLayer, Lanes, Layer};
+use crate::providers::layers::{self, AdmissionLayer, Lanes, Layer, QueueLayer};
 use crate::providers::local::LocalProvider;
-use crate::providers::{Provider, ProviderContext, ProviderExt, aliyun_vision, dashscope};
+use crate::providers::{
+    Provider, ProviderContext, ProviderExt, aliyun_vision, comfyui, dashscope, openai_images,
+};
 use crate::store::BlobStore;
 
 /// Every provider name configuration may use in a chain.
-pub const KNOWN_PROVIDERS: [&str; 3] = ["local", "dashscope", "aliyun-vision"];
+pub const KNOWN_PROVIDERS: [&str; 5] = [
+    "local",
+    "dashscope",
+    "aliyun-vision",
+    "comfyui",
+    "openai-images",
+];
 
-/// Builds the provider called `name`; remote ones come wrapped in the resilience decorators.
+/// Builds the provider called `name`; remote ones come wrapped in the resilience decorators,
+/// and generation backends behind their own line of waiting jobs (outermost, so a retry
+/// keeps its slot and time spent waiting is not counted against the backend).
 fn build(name: &str, context: &ProviderContext) -> anyhow::Result<Arc<dyn Provider>> {
-    let remote: Arc<dyn Provider> = match name {
-        "dashscope" => Arc::new(dashscope::DashScopeProvider::build(context)?),
-        "aliyun-vision" => Arc::new(aliyun_vision::AliyunVisionProvider::build(context)?),
+    let providers = &context.settings.providers;
+    let (remote, queue): (Arc<dyn Provider>, Option<u32>) = match name {
+        "dashscope" => (
+            Arc::new(dashscope::DashScopeProvider::build(context)?),
+            None,
+        ),
+        "aliyun-vision" => (
+            Arc::new(aliyun_vision::AliyunVisionProvider::build(context)?),
+            None,
+        ),
+        "comfyui" => (
+            Arc::new(comfyui::ComfyUiProvider::build(context)?),
+            providers.comfyui.as_ref().map(|s| s.max_concurrent_jobs),
+        ),
+        "openai-images" => (
+            Arc::new(openai_images::OpenAiImagesProvider::build(context)?),
+            providers
+                .openai_images
+                .as_ref()
+                .map(|s| s.max_concurrent_jobs),
+        ),
         other => anyhow::bail!(
             "unknown provider {other:?}; known providers: {}",
             KNOWN_PROVIDERS.join(", ")
         ),
     };
-    Ok(layers::resilient(
-        remote,
-        &context.settings.providers.resilience,
-    ))
+    let resilient = layers::resilient(remote, &providers.resilience);
+    Ok(match queue {
+        Some(max_running) => QueueLayer::new(max_running).layer(resilient),
+        None => resilient,
+    })
+}
+
+/// The configured chain of `op`. Covers without a chain of their own use the generation
+/// backends that have a configuration section (ComfyUI first: self-hosted, no per-image
+/// cost), since `default` names providers that cannot generate.
+fn chain_of(settings: &Settings, op: Operation) -> Vec<String> {
+    let providers = &settings.providers;
+    if op == Operation::GenerateCover && !providers.chains.contains_key(op.name()) {
+        let backends: Vec<String> = [
+            ("comfyui", providers.comfyui.is_some()),
+            ("openai-images", providers.openai_images.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, configured)| *configured)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+        if !backends.is_empty() {
+            return backends;
+        }
+    }
+    providers.chain(op).to_vec()
 }
 
 pub struct ProviderRegistry {
@@ -56,7 +106,7 @@ impl ProviderRegistry {
         providers.insert(local.name(), local);
         let mut chains = BTreeMap::new();
         for op in Operation::ALL {
-            let chain = settings.providers.chain(op).to_vec();
+            let chain = chain_of(settings, op);
             for name in &chain {
                 if !KNOWN_PROVIDERS.contains(&name.as_str()) {
                     anyhow::bail!(

@@ -21,6 +21,9 @@ type CoverServiceClient interface {
 	GenerateCover(ctx context.Context, in *GenerateCoverRequest, opts ...grpc.CallOption) (CoverService_GenerateCoverClient, error)
 	ListCoverOptions(ctx context.Context, in *ListCoverOptionsRequest, opts ...grpc.CallOption) (*ListCoverOptionsResponse, error)
 	UploadReferenceImage(ctx context.Context, in *UploadReferenceImageRequest, opts ...grpc.CallOption) (*UploadReferenceImageResponse, error)
+	// A cover made by GenerateCover, on any replica, for 30 minutes; NOT_FOUND after that or
+	// for another API key's cover.
+	GetCover(ctx context.Context, in *GetCoverRequest, opts ...grpc.CallOption) (*GetCoverResponse, error)
 }
 
 type coverServiceClient struct {
@@ -81,6 +84,15 @@ func (c *coverServiceClient) UploadReferenceImage(ctx context.Context, in *Uploa
 	return out, nil
 }
 
+func (c *coverServiceClient) GetCover(ctx context.Context, in *GetCoverRequest, opts ...grpc.CallOption) (*GetCoverResponse, error) {
+	out := new(GetCoverResponse)
+	err := c.cc.Invoke(ctx, "/imgforge.v1.CoverService/GetCover", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoverServiceServer is the server API for CoverService service.
 // All implementations must embed UnimplementedCoverServiceServer
 // for forward compatibility
@@ -89,6 +101,9 @@ type CoverServiceServer interface {
 	GenerateCover(*GenerateCoverRequest, CoverService_GenerateCoverServer) error
 	ListCoverOptions(context.Context, *ListCoverOptionsRequest) (*ListCoverOptionsResponse, error)
 	UploadReferenceImage(context.Context, *UploadReferenceImageRequest) (*UploadReferenceImageResponse, error)
+	// A cover made by GenerateCover, on any replica, for 30 minutes; NOT_FOUND after that or
+	// for another API key's cover.
+	GetCover(context.Context, *GetCoverRequest) (*GetCoverResponse, error)
 	mustEmbedUnimplementedCoverServiceServer()
 }
 
@@ -104,6 +119,9 @@ func (UnimplementedCoverServiceServer) ListCoverOptions(context.Context, *ListCo
 }
 func (UnimplementedCoverServiceServer) UploadReferenceImage(context.Context, *UploadReferenceImageRequest) (*UploadReferenceImageResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UploadReferenceImage not implemented")
+}
+func (UnimplementedCoverServiceServer) GetCover(context.Context, *GetCoverRequest) (*GetCoverResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetCover not implemented")
 }
 func (UnimplementedCoverServiceServer) mustEmbedUnimplementedCoverServiceServer() {}
 
@@ -175,6 +193,24 @@ func _CoverService_UploadReferenceImage_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoverService_GetCover_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCoverRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoverServiceServer).GetCover(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/imgforge.v1.CoverService/GetCover",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoverServiceServer).GetCover(ctx, req.(*GetCoverRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _CoverService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "imgforge.v1.CoverService",
 	HandlerType: (*CoverServiceServer)(nil),
@@ -186,6 +222,10 @@ var _CoverService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UploadReferenceImage",
 			Handler:    _CoverService_UploadReferenceImage_Handler,
+		},
+		{
+			MethodName: "GetCover",
+			Handler:    _CoverService_GetCover_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

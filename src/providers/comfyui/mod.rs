@@ -2,8 +2,7 @@
 //! job, `POST /prompt`, progress from the `/ws` events (one weighted, monotonic percent,
 //! previews), results from `/view`, cancel on drop; polling when there is no WebSocket.
 //!
-//! Not yet a [`crate::providers::Provider`]: the engine wires [`ComfyUiClient::generate`]
-//! into the provider contract.
+//! [`ComfyUiProvider`] puts [`ComfyUiClient::generate`] behind the provider contract.
 
 mod api;
 mod cancel;
@@ -13,9 +12,11 @@ mod error;
 mod follow;
 mod frames;
 mod progress;
+mod provider;
 mod socket;
 pub mod template;
 mod wire;
 
 pub use crate::config::comfyui::ComfyUiSettings;
 pub use client::ComfyUiClient;
+pub use provider::ComfyUiProvider;

@@ -16,7 +16,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
 use crate::config::dashscope::DashScopeSettings;
-use crate::domain::RemoteTask;
+use crate::domain::{Progress, ProgressSink, RemoteTask};
 use crate::error::{Error, ErrorCode, Result};
 use crate::providers::dashscope::error::{PROVIDER, malformed, transport_error, vendor_error};
 use crate::providers::dashscope::wire::{
@@ -117,8 +117,14 @@ impl TaskClient {
 
     /// Submits `request`, waits for the task to end and returns its outputs. Waits in line
     /// for the model's limits first. Dropping the future cancels the task at DashScope.
+    /// Each task state DashScope reports (`PENDING`, `RUNNING`, …) goes to `progress` as a
+    /// stage when it changes: the API gives no percent, so none is made up.
     #[tracing::instrument(skip_all, fields(provider = PROVIDER, model = %request.model, task_id))]
-    pub async fn run(self: &Arc<Self>, request: TaskRequest) -> Result<FinishedTask> {
+    pub async fn run(
+        self: &Arc<Self>,
+        request: TaskRequest,
+        progress: &ProgressSink,
+    ) -> Result<FinishedTask> {
         let gate = self.gate(&request.model);
         let permit = gate.running.acquire().await;
         gate.submits.acquire().await;
@@ -131,7 +137,24 @@ impl TaskClient {
             submitted,
             permit: Some(permit),
         };
-        let outcome = self.wait(&task_id, &|_| {}).await;
+        progress.running(None, "submitted");
+        let last_status = std::sync::Mutex::new(String::new());
+        let report = |status: &str| {
+            let mut last = last_status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *last == status {
+                return;
+            }
+            status.clone_into(&mut last);
+            let state = TaskState::parse(status);
+            if state == TaskState::Pending {
+                progress.report(Progress::Queued { position: None });
+            } else if !state.is_terminal() {
+                progress.running(None, format!("task {status}"));
+            }
+        };
+        let outcome = self.wait(&task_id, &report).await;
         match &outcome {
             // A task that ended needs no cancel.
             Ok(_) => guard.disarm(),

@@ -25,7 +25,7 @@ use crate::domain::params::{
     ChangeBackgroundParams, ChangeClothesParams, CreateCharacterParams, ExpandParams, FixParams,
     OutputSpec, RemoveWatermarkParams, ResizeParams, TextToImageParams,
 };
-use crate::domain::{EncodedImage, ImageLimits, Operation, SourceImage};
+use crate::domain::{EncodedImage, ImageLimits, Operation, ProgressSink, SourceImage};
 use crate::error::{Error, ErrorCode, Result};
 use crate::providers::remote::{InputPublisher, PublishedInput, ResultDownloader};
 use crate::providers::{
@@ -73,10 +73,22 @@ impl DashScopeProvider {
         &self,
         request: TaskRequest,
         output: OutputSpec,
+        notes: Vec<String>,
+    ) -> Result<Output> {
+        self.run_reporting(request, output, notes, &ProgressSink::none())
+            .await
+    }
+
+    /// [`Self::run`], with the task's states reported to `progress`.
+    async fn run_reporting(
+        &self,
+        request: TaskRequest,
+        output: OutputSpec,
         mut notes: Vec<String>,
+        progress: &ProgressSink,
     ) -> Result<Output> {
         let model = request.model.clone();
-        let FinishedTask { task, outputs } = self.client.run(request).await?;
+        let FinishedTask { task, outputs } = self.client.run(request, progress).await?;
         let downloads = outputs
             .urls
             .iter()
@@ -225,7 +237,7 @@ impl Provider for DashScopeProvider {
         &self.capabilities
     }
 
-    async fn run(&self, request: OpRequest, _call: &Call) -> Result<Output> {
+    async fn run(&self, request: OpRequest, call: &Call) -> Result<Output> {
         match request {
             OpRequest::ChangeBackground {
                 base,
@@ -244,7 +256,7 @@ impl Provider for DashScopeProvider {
                 self.remove_watermark(image, params).await
             }
             OpRequest::TextToImage { params, reference } => {
-                self.text_to_image(params, reference).await
+                self.text_to_image(params, reference, &call.progress).await
             }
             OpRequest::CreateCharacter { photo, params } => {
                 self.create_character(photo, params).await
@@ -395,6 +407,7 @@ impl DashScopeProvider {
         &self,
         params: TextToImageParams,
         reference: Option<SourceImage>,
+        progress: &ProgressSink,
     ) -> Result<Output> {
         params.validate()?;
         let mut notes = Vec::new();
@@ -406,7 +419,8 @@ impl DashScopeProvider {
         }
         let model = self.settings().models.text_to_image.clone();
         let request = requests::text_to_image(&model, &params);
-        self.run(request, OutputSpec::default(), notes).await
+        self.run_reporting(request, OutputSpec::default(), notes, progress)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(provider = PROVIDER, preset = params.preset.name()))]

@@ -11,6 +11,7 @@ pub mod admission;
 mod circuit;
 mod deadline;
 mod limit;
+mod queue;
 mod retry;
 #[cfg(test)]
 mod stack_tests;
@@ -29,6 +30,7 @@ pub use admission::{AdmissionLayer, Lanes};
 pub use circuit::CircuitLayer;
 pub use deadline::DeadlineLayer;
 pub use limit::{ConcurrencyLimit, ConcurrencyPermit, KeyBy, LimitLayer, RateLimiter};
+pub use queue::{JobQueue, QueueLayer};
 pub use retry::RetryLayer;
 pub use trace::TraceLayer;
 

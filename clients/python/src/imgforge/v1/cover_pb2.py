@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from imgforge.v1 import common_pb2 as imgforge_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17imgforge/v1/cover.proto\x12\x0bimgforge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imgforge/v1/common.proto\"\x80\x02\n\x14GenerateCoverRequest\x12#\n\x06gender\x18\x01 \x01(\x0e\x32\x13.imgforge.v1.Gender\x12\x0b\n\x03\x61ge\x18\x02 \x01(\t\x12\x11\n\tethnicity\x18\x03 \x01(\t\x12\x11\n\tbody_type\x18\x04 \x01(\t\x12\x13\n\x0b\x62reast_size\x18\x05 \x01(\t\x12\x11\n\tbutt_size\x18\x06 \x01(\t\x12\x12\n\nhair_color\x18\x07 \x01(\t\x12\x12\n\nhair_style\x18\x08 \x01(\t\x12\x14\n\x0cref_image_id\x18\t \x01(\t\x12*\n\x06output\x18\n \x01(\x0b\x32\x1a.imgforge.v1.OutputOptions\"\xc0\x02\n\x15GenerateCoverResponse\x12\x10\n\x08trace_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06queued\x18\x03 \x01(\x0b\x32\x18.imgforge.v1.CoverQueuedH\x00\x12,\n\x07running\x18\x04 \x01(\x0b\x32\x19.imgforge.v1.CoverRunningH\x00\x12,\n\x07preview\x18\x05 \x01(\x0b\x32\x19.imgforge.v1.CoverPreviewH\x00\x12\x30\n\tcompleted\x18\x06 \x01(\x0b\x32\x1b.imgforge.v1.CoverCompletedH\x00\x12*\n\x06\x66\x61iled\x18\x07 \x01(\x0b\x32\x18.imgforge.v1.CoverFailedH\x00\x42\x07\n\x05\x65vent\"\x1f\n\x0b\x43overQueued\x12\x10\n\x08position\x18\x01 \x01(\r\".\n\x0c\x43overRunning\x12\x0f\n\x07percent\x18\x01 \x01(\x02\x12\r\n\x05stage\x18\x02 \x01(\t\"7\n\x0c\x43overPreview\x12\'\n\x05image\x18\x01 \x01(\x0b\x32\x18.imgforge.v1.ImageOutput\"{\n\x0e\x43overCompleted\x12\x10\n\x08\x63over_id\x18\x01 \x01(\t\x12\'\n\x05image\x18\x02 \x01(\x0b\x32\x18.imgforge.v1.ImageOutput\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\",\n\x0b\x43overFailed\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\",\n\x17ListCoverOptionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"P\n\x0b\x43overOption\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12$\n\x07genders\x18\x03 \x03(\x0e\x32\x13.imgforge.v1.Gender\"K\n\x10\x43overOptionGroup\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x07options\x18\x02 \x03(\x0b\x32\x18.imgforge.v1.CoverOption\"I\n\x18ListCoverOptionsResponse\x12-\n\x06groups\x18\x01 \x03(\x0b\x32\x1d.imgforge.v1.CoverOptionGroup\"E\n\x1bUploadReferenceImageRequest\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.imgforge.v1.ImageInput\"d\n\x1cUploadReferenceImageResponse\x12\x14\n\x0cref_image_id\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB?Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17imgforge/v1/cover.proto\x12\x0bimgforge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18imgforge/v1/common.proto\"\x80\x02\n\x14GenerateCoverRequest\x12#\n\x06gender\x18\x01 \x01(\x0e\x32\x13.imgforge.v1.Gender\x12\x0b\n\x03\x61ge\x18\x02 \x01(\t\x12\x11\n\tethnicity\x18\x03 \x01(\t\x12\x11\n\tbody_type\x18\x04 \x01(\t\x12\x13\n\x0b\x62reast_size\x18\x05 \x01(\t\x12\x11\n\tbutt_size\x18\x06 \x01(\t\x12\x12\n\nhair_color\x18\x07 \x01(\t\x12\x12\n\nhair_style\x18\x08 \x01(\t\x12\x14\n\x0cref_image_id\x18\t \x01(\t\x12*\n\x06output\x18\n \x01(\x0b\x32\x1a.imgforge.v1.OutputOptions\"\xc0\x02\n\x15GenerateCoverResponse\x12\x10\n\x08trace_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06queued\x18\x03 \x01(\x0b\x32\x18.imgforge.v1.CoverQueuedH\x00\x12,\n\x07running\x18\x04 \x01(\x0b\x32\x19.imgforge.v1.CoverRunningH\x00\x12,\n\x07preview\x18\x05 \x01(\x0b\x32\x19.imgforge.v1.CoverPreviewH\x00\x12\x30\n\tcompleted\x18\x06 \x01(\x0b\x32\x1b.imgforge.v1.CoverCompletedH\x00\x12*\n\x06\x66\x61iled\x18\x07 \x01(\x0b\x32\x18.imgforge.v1.CoverFailedH\x00\x42\x07\n\x05\x65vent\"\x1f\n\x0b\x43overQueued\x12\x10\n\x08position\x18\x01 \x01(\r\".\n\x0c\x43overRunning\x12\x0f\n\x07percent\x18\x01 \x01(\x02\x12\r\n\x05stage\x18\x02 \x01(\t\"7\n\x0c\x43overPreview\x12\'\n\x05image\x18\x01 \x01(\x0b\x32\x18.imgforge.v1.ImageOutput\"\x8a\x01\n\x0e\x43overCompleted\x12\x10\n\x08\x63over_id\x18\x01 \x01(\t\x12\'\n\x05image\x18\x02 \x01(\x0b\x32\x18.imgforge.v1.ImageOutput\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05notes\x18\x04 \x03(\t\",\n\x0b\x43overFailed\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\",\n\x17ListCoverOptionsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"P\n\x0b\x43overOption\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12$\n\x07genders\x18\x03 \x03(\x0e\x32\x13.imgforge.v1.Gender\"K\n\x10\x43overOptionGroup\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x07options\x18\x02 \x03(\x0b\x32\x18.imgforge.v1.CoverOption\"I\n\x18ListCoverOptionsResponse\x12-\n\x06groups\x18\x01 \x03(\x0b\x32\x1d.imgforge.v1.CoverOptionGroup\"E\n\x1bUploadReferenceImageRequest\x12&\n\x05image\x18\x01 \x01(\x0b\x32\x17.imgforge.v1.ImageInput\"d\n\x1cUploadReferenceImageResponse\x12\x14\n\x0cref_image_id\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x0fGetCoverRequest\x12\x10\n\x08\x63over_id\x18\x01 \x01(\t\"}\n\x10GetCoverResponse\x12\x10\n\x08\x63over_id\x18\x01 \x01(\t\x12\'\n\x05image\x18\x02 \x01(\x0b\x32\x18.imgforge.v1.ImageOutput\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB?Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,20 +44,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COVERRUNNING']._serialized_end=760
   _globals['_COVERPREVIEW']._serialized_start=762
   _globals['_COVERPREVIEW']._serialized_end=817
-  _globals['_COVERCOMPLETED']._serialized_start=819
-  _globals['_COVERCOMPLETED']._serialized_end=942
-  _globals['_COVERFAILED']._serialized_start=944
-  _globals['_COVERFAILED']._serialized_end=988
-  _globals['_LISTCOVEROPTIONSREQUEST']._serialized_start=990
-  _globals['_LISTCOVEROPTIONSREQUEST']._serialized_end=1034
-  _globals['_COVEROPTION']._serialized_start=1036
-  _globals['_COVEROPTION']._serialized_end=1116
-  _globals['_COVEROPTIONGROUP']._serialized_start=1118
-  _globals['_COVEROPTIONGROUP']._serialized_end=1193
-  _globals['_LISTCOVEROPTIONSRESPONSE']._serialized_start=1195
-  _globals['_LISTCOVEROPTIONSRESPONSE']._serialized_end=1268
-  _globals['_UPLOADREFERENCEIMAGEREQUEST']._serialized_start=1270
-  _globals['_UPLOADREFERENCEIMAGEREQUEST']._serialized_end=1339
-  _globals['_UPLOADREFERENCEIMAGERESPONSE']._serialized_start=1341
-  _globals['_UPLOADREFERENCEIMAGERESPONSE']._serialized_end=1441
+  _globals['_COVERCOMPLETED']._serialized_start=820
+  _globals['_COVERCOMPLETED']._serialized_end=958
+  _globals['_COVERFAILED']._serialized_start=960
+  _globals['_COVERFAILED']._serialized_end=1004
+  _globals['_LISTCOVEROPTIONSREQUEST']._serialized_start=1006
+  _globals['_LISTCOVEROPTIONSREQUEST']._serialized_end=1050
+  _globals['_COVEROPTION']._serialized_start=1052
+  _globals['_COVEROPTION']._serialized_end=1132
+  _globals['_COVEROPTIONGROUP']._serialized_start=1134
+  _globals['_COVEROPTIONGROUP']._serialized_end=1209
+  _globals['_LISTCOVEROPTIONSRESPONSE']._serialized_start=1211
+  _globals['_LISTCOVEROPTIONSRESPONSE']._serialized_end=1284
+  _globals['_UPLOADREFERENCEIMAGEREQUEST']._serialized_start=1286
+  _globals['_UPLOADREFERENCEIMAGEREQUEST']._serialized_end=1355
+  _globals['_UPLOADREFERENCEIMAGERESPONSE']._serialized_start=1357
+  _globals['_UPLOADREFERENCEIMAGERESPONSE']._serialized_end=1457
+  _globals['_GETCOVERREQUEST']._serialized_start=1459
+  _globals['_GETCOVERREQUEST']._serialized_end=1494
+  _globals['_GETCOVERRESPONSE']._serialized_start=1496
+  _globals['_GETCOVERRESPONSE']._serialized_end=1621
 # @@protoc_insertion_point(module_scope)

@@ -73,14 +73,16 @@ class CoverPreview(_message.Message):
     def __init__(self, image: _Optional[_Union[_common_pb2.ImageOutput, _Mapping]] = ...) -> None: ...
 
 class CoverCompleted(_message.Message):
-    __slots__ = ("cover_id", "image", "expires_at")
+    __slots__ = ("cover_id", "image", "expires_at", "notes")
     COVER_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
     cover_id: str
     image: _common_pb2.ImageOutput
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, cover_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.ImageOutput, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cover_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.ImageOutput, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CoverFailed(_message.Message):
     __slots__ = ("code", "message")
@@ -133,3 +135,19 @@ class UploadReferenceImageResponse(_message.Message):
     ref_image_id: str
     expires_at: _timestamp_pb2.Timestamp
     def __init__(self, ref_image_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetCoverRequest(_message.Message):
+    __slots__ = ("cover_id",)
+    COVER_ID_FIELD_NUMBER: _ClassVar[int]
+    cover_id: str
+    def __init__(self, cover_id: _Optional[str] = ...) -> None: ...
+
+class GetCoverResponse(_message.Message):
+    __slots__ = ("cover_id", "image", "expires_at")
+    COVER_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    cover_id: str
+    image: _common_pb2.ImageOutput
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, cover_id: _Optional[str] = ..., image: _Optional[_Union[_common_pb2.ImageOutput, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from imgforge.v1 import cover_pb2 as imgforge_dot_v1_dot_cover__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fimgforge/v1/cover_service.proto\x12\x0bimgforge.v1\x1a\x17imgforge/v1/cover.proto2\xb6\x02\n\x0c\x43overService\x12X\n\rGenerateCover\x12!.imgforge.v1.GenerateCoverRequest\x1a\".imgforge.v1.GenerateCoverResponse0\x01\x12_\n\x10ListCoverOptions\x12$.imgforge.v1.ListCoverOptionsRequest\x1a%.imgforge.v1.ListCoverOptionsResponse\x12k\n\x14UploadReferenceImage\x12(.imgforge.v1.UploadReferenceImageRequest\x1a).imgforge.v1.UploadReferenceImageResponseB?Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fimgforge/v1/cover_service.proto\x12\x0bimgforge.v1\x1a\x17imgforge/v1/cover.proto2\xff\x02\n\x0c\x43overService\x12X\n\rGenerateCover\x12!.imgforge.v1.GenerateCoverRequest\x1a\".imgforge.v1.GenerateCoverResponse0\x01\x12_\n\x10ListCoverOptions\x12$.imgforge.v1.ListCoverOptionsRequest\x1a%.imgforge.v1.ListCoverOptionsResponse\x12k\n\x14UploadReferenceImage\x12(.imgforge.v1.UploadReferenceImageRequest\x1a).imgforge.v1.UploadReferenceImageResponse\x12G\n\x08GetCover\x12\x1c.imgforge.v1.GetCoverRequest\x1a\x1d.imgforge.v1.GetCoverResponseB?Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/imgforge/imgforge/clients/go/imgforgev1;imgforgev1'
   _globals['_COVERSERVICE']._serialized_start=74
-  _globals['_COVERSERVICE']._serialized_end=384
+  _globals['_COVERSERVICE']._serialized_end=457
 # @@protoc_insertion_point(module_scope)

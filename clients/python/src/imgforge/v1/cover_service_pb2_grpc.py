@@ -50,6 +50,11 @@ class CoverServiceStub:
                 request_serializer=imgforge_dot_v1_dot_cover__pb2.UploadReferenceImageRequest.SerializeToString,
                 response_deserializer=imgforge_dot_v1_dot_cover__pb2.UploadReferenceImageResponse.FromString,
                 _registered_method=True)
+        self.GetCover = channel.unary_unary(
+                '/imgforge.v1.CoverService/GetCover',
+                request_serializer=imgforge_dot_v1_dot_cover__pb2.GetCoverRequest.SerializeToString,
+                response_deserializer=imgforge_dot_v1_dot_cover__pb2.GetCoverResponse.FromString,
+                _registered_method=True)
 
 
 class CoverServiceServicer:
@@ -75,6 +80,14 @@ class CoverServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCover(self, request, context):
+        """A cover made by GenerateCover, on any replica, for 30 minutes; NOT_FOUND after that or
+        for another API key's cover.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoverServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +105,11 @@ def add_CoverServiceServicer_to_server(servicer, server):
                     servicer.UploadReferenceImage,
                     request_deserializer=imgforge_dot_v1_dot_cover__pb2.UploadReferenceImageRequest.FromString,
                     response_serializer=imgforge_dot_v1_dot_cover__pb2.UploadReferenceImageResponse.SerializeToString,
+            ),
+            'GetCover': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCover,
+                    request_deserializer=imgforge_dot_v1_dot_cover__pb2.GetCoverRequest.FromString,
+                    response_serializer=imgforge_dot_v1_dot_cover__pb2.GetCoverResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +194,33 @@ class CoverService:
             '/imgforge.v1.CoverService/UploadReferenceImage',
             imgforge_dot_v1_dot_cover__pb2.UploadReferenceImageRequest.SerializeToString,
             imgforge_dot_v1_dot_cover__pb2.UploadReferenceImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCover(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imgforge.v1.CoverService/GetCover',
+            imgforge_dot_v1_dot_cover__pb2.GetCoverRequest.SerializeToString,
+            imgforge_dot_v1_dot_cover__pb2.GetCoverResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,10 @@ class CoverServiceStub:
     """Takes 30-300 s; progress is streamed."""
     ListCoverOptions: _grpc.UnaryUnaryMultiCallable[_cover_pb2.ListCoverOptionsRequest, _cover_pb2.ListCoverOptionsResponse]
     UploadReferenceImage: _grpc.UnaryUnaryMultiCallable[_cover_pb2.UploadReferenceImageRequest, _cover_pb2.UploadReferenceImageResponse]
+    GetCover: _grpc.UnaryUnaryMultiCallable[_cover_pb2.GetCoverRequest, _cover_pb2.GetCoverResponse]
+    """A cover made by GenerateCover, on any replica, for 30 minutes; NOT_FOUND after that or
+    for another API key's cover.
+    """
 
 @_typing.type_check_only
 class CoverServiceAsyncStub(CoverServiceStub):
@@ -47,6 +51,10 @@ class CoverServiceAsyncStub(CoverServiceStub):
     """Takes 30-300 s; progress is streamed."""
     ListCoverOptions: _aio.UnaryUnaryMultiCallable[_cover_pb2.ListCoverOptionsRequest, _cover_pb2.ListCoverOptionsResponse]  # type: ignore[assignment]
     UploadReferenceImage: _aio.UnaryUnaryMultiCallable[_cover_pb2.UploadReferenceImageRequest, _cover_pb2.UploadReferenceImageResponse]  # type: ignore[assignment]
+    GetCover: _aio.UnaryUnaryMultiCallable[_cover_pb2.GetCoverRequest, _cover_pb2.GetCoverResponse]  # type: ignore[assignment]
+    """A cover made by GenerateCover, on any replica, for 30 minutes; NOT_FOUND after that or
+    for another API key's cover.
+    """
 
 class CoverServiceServicer(metaclass=_abc_1.ABCMeta):
     """Seed 001: character covers generated from attributes."""
@@ -72,5 +80,15 @@ class CoverServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cover_pb2.UploadReferenceImageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cover_pb2.UploadReferenceImageResponse, _abc.Awaitable[_cover_pb2.UploadReferenceImageResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetCover(
+        self,
+        request: _cover_pb2.GetCoverRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cover_pb2.GetCoverResponse, _abc.Awaitable[_cover_pb2.GetCoverResponse]]:
+        """A cover made by GenerateCover, on any replica, for 30 minutes; NOT_FOUND after that or
+        for another API key's cover.
+        """
 
 def add_CoverServiceServicer_to_server(servicer: CoverServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
