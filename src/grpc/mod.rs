@@ -10,14 +10,12 @@ mod utility;
 
 use std::sync::Arc;
 
-use tonic::Status;
 use tonic::server::NamedService;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::domain::Operation;
 use crate::engine::Engine;
-use crate::error::Error;
 use crate::proto::v1::character_service_server::CharacterServiceServer;
 use crate::proto::v1::cover_service_server::CoverServiceServer;
 use crate::proto::v1::editing_service_server::EditingServiceServer;
@@ -30,15 +28,6 @@ pub use editing::EditingApi;
 pub use portrait::PortraitApi;
 pub use request_status::RequestStatusLayer;
 pub use utility::UtilityApi;
-
-/// The error of an operation no configured provider runs yet.
-fn unsupported(engine: &Engine, op: Operation) -> Status {
-    engine
-        .require(op)
-        .err()
-        .unwrap_or_else(|| Error::unimplemented(format!("operation {op} is not implemented")))
-        .into()
-}
 
 /// Every imgforge service with the operations it carries, for health reporting.
 pub fn services() -> [(&'static str, &'static [Operation]); 5] {

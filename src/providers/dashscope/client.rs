@@ -37,7 +37,7 @@ pub struct TaskRequest {
 }
 
 /// Told each status a poll reads (`PENDING`, `RUNNING`, …).
-pub type StatusListener = dyn Fn(&str) + Send + Sync;
+pub type StatusListener<'a> = dyn Fn(&str) + Send + Sync + 'a;
 
 /// A task that succeeded, with its image links.
 #[derive(Debug)]
@@ -177,7 +177,7 @@ impl TaskClient {
     pub async fn await_task(
         &self,
         task_id: &str,
-        on_status: &StatusListener,
+        on_status: &StatusListener<'_>,
     ) -> Result<FinishedTask> {
         self.wait(task_id, on_status).await
     }
@@ -222,7 +222,7 @@ impl TaskClient {
     }
 
     /// Polls until the task ends or `task_timeout_secs` pass (then it is cancelled).
-    async fn wait(&self, task_id: &str, on_status: &StatusListener) -> Result<FinishedTask> {
+    async fn wait(&self, task_id: &str, on_status: &StatusListener<'_>) -> Result<FinishedTask> {
         let started = Instant::now();
         let deadline = Duration::from_secs(self.settings.task_timeout_secs);
         let mut polls = 0u32;
