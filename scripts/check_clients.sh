@@ -126,6 +126,23 @@ main() {
     (cd clients/python && "$VENV/bin/mypy" --strict src/imgforge/client examples)
     (cd clients/python && "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests)
 
+    # The Go cover example streams from the Python tests' OpenAI images emulator (it prints its
+    # base URL, then serves until killed).
+    emulator_out="$tmp/openai-images-emulator.out"
+    (cd clients/python/tests && exec "$VENV/bin/python" openai_images_emulator.py) >"$emulator_out" &
+    emulator_pid=$!
+    # (|| true: under set -e the killed emulator's status would become the script's.)
+    trap 'kill "$emulator_pid" 2>/dev/null || true; wait "$emulator_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+    for _ in $(seq 100); do
+        [ -s "$emulator_out" ] && break
+        kill -0 "$emulator_pid" 2>/dev/null || { say "the OpenAI images emulator exited"; return 1; }
+        sleep 0.1
+    done
+    IMGFORGE_TEST_OPENAI_IMAGES_URL="$(head -n1 "$emulator_out")"
+    [ -n "$IMGFORGE_TEST_OPENAI_IMAGES_URL" ] || { say "the OpenAI images emulator printed no URL"; return 1; }
+    export IMGFORGE_TEST_OPENAI_IMAGES_URL
+    say "OpenAI images emulator at $IMGFORGE_TEST_OPENAI_IMAGES_URL"
+
     go_env
     (cd "$TOOLS/gopath/src/$GO_MODULE" && go vet ./... && go test -count=1 ./...)
     say "clients checked in $((SECONDS - started)) s"

@@ -27,6 +27,12 @@ import (
 // repository) on port 0 and returns its gRPC address, read from its JSON start-up log line.
 func startServer(t *testing.T) string {
 	t.Helper()
+	return startServerWith(t, "")
+}
+
+// startServerWith is startServer with a configuration file holding config (TOML).
+func startServerWith(t *testing.T, config string) string {
+	t.Helper()
 	bin := os.Getenv("IMGFORGE_BIN")
 	if bin == "" {
 		// GOPATH mode runs the tests through a symlink; the repository is where it points.
@@ -39,7 +45,15 @@ func startServer(t *testing.T) string {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("imgforge binary %s not found (cargo build, or set IMGFORGE_BIN): %v", bin, err)
 	}
-	cmd := exec.Command(bin, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	args := []string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}
+	if config != "" {
+		path := filepath.Join(t.TempDir(), "imgforge.toml")
+		if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append([]string{"--config", path}, args...)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(),
 		"IMGFORGE__BLOB_STORE__PATH="+t.TempDir(),
 		"IMGFORGE__TELEMETRY__LOG_FORMAT=json",

@@ -2,8 +2,9 @@
 
     python examples/stream_cover.py --addr 127.0.0.1:50051 cover.png
 
-Until the server has a generation backend configured, the call fails with a status that
-names what to configure; the example prints it and exits with status 1.
+The attributes are codes from ListCoverOptions (seed 001's catalogue). Until the server has a
+generation backend configured, the call fails with a status that names what to configure; the
+example prints it and exits with status 1.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def show(event: cover_pb2.GenerateCoverResponse) -> None:
         print(f"running {event.running.percent:.0f}% ({event.running.stage})")
     elif kind == "preview":
         print(f"preview {event.preview.image.width}x{event.preview.image.height}")
+    elif kind == "completed":
+        print(f"completed {event.completed.image.width}x{event.completed.image.height}")
 
 
 def main(argv: list[str]) -> int:
@@ -36,13 +39,13 @@ def main(argv: list[str]) -> int:
 
     request = cover_pb2.GenerateCoverRequest(
         gender=common_pb2.GENDER_FEMALE,
-        age="age_25_30",
-        ethnicity="asian",
-        body_type="slim",
-        breast_size="medium",
-        butt_size="medium",
+        age="18-25",
+        ethnicity="Asian",
+        body_type="Slim",
+        breast_size="Medium",
+        butt_size="Medium",
         hair_color="black",
-        hair_style="long_straight",
+        hair_style="Long",
     )
     channel = grpc.insecure_channel(args.addr, options=[("grpc.max_receive_message_length", 64 << 20)])
     stub = cover_service_pb2_grpc.CoverServiceStub(channel)

@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+import openai_images_emulator
 from photos import png
 
 REPO = Path(__file__).resolve().parents[3]
@@ -61,6 +62,31 @@ class _PhotoHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
+    """A server on the embedded defaults: no cover generation backend."""
+    yield from _serve("")
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[openai_images_emulator.Emulator]:
+    emulator = openai_images_emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cover_server(emulator: openai_images_emulator.Emulator) -> Iterator[Server]:
+    """A server whose cover backend is the OpenAI images emulator (the README's settings)."""
+    yield from _serve(
+        "[providers.openai_images]\n"
+        f'base_url = "{emulator.base_url}"\n'
+        f'api_key = "{openai_images_emulator.API_KEY}"\n'
+        "stream = false\n"
+    )
+
+
+def _serve(extra_config: str) -> Iterator[Server]:
     photos = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PhotoHandler)
     threading.Thread(target=photos.serve_forever, daemon=True).start()
     photo_port = photos.server_address[1]
@@ -68,6 +94,7 @@ def server() -> Iterator[Server]:
         config = Path(blobs) / "imgforge.toml"
         config.write_text(
             '[fetch]\nallow = ["example.com"]\n[fetch.resolve]\n"example.com" = ["127.0.0.1"]\n'
+            + extra_config
         )
         env = dict(
             os.environ,

@@ -94,6 +94,44 @@ def test_generate_cover_without_a_backend_is_a_clear_error(channel: grpc.Channel
     assert events == []
 
 
+def test_generate_cover_streams_from_a_backend_and_the_cover_can_be_fetched(
+    cover_server: Server,
+) -> None:
+    with cover_server.channel() as channel:
+        stub = cover_service_pb2_grpc.CoverServiceStub(channel)
+        events: list[str] = []
+        done = generate_cover(
+            stub,
+            cover_pb2.GenerateCoverRequest(
+                gender=common_pb2.GENDER_MALE,
+                age="26-35",
+                ethnicity="Caucasian",
+                body_type="Athletic",
+                hair_color="brown",
+                hair_style="Short",
+            ),
+            on_event=lambda e: events.append(e.WhichOneof("event") or ""),
+            timeout=60,
+        )
+        assert events[0] == "queued" and "running" in events and events[-1] == "completed", events
+        assert png_size(done.image.data) == (done.image.width, done.image.height)
+        fetched = stub.GetCover(cover_pb2.GetCoverRequest(cover_id=done.cover_id), timeout=30)
+        assert fetched.image.data == done.image.data
+
+
+def test_an_unknown_cover_attribute_names_the_field(cover_server: Server) -> None:
+    with cover_server.channel() as channel:
+        stub = cover_service_pb2_grpc.CoverServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            generate_cover(
+                stub,
+                cover_pb2.GenerateCoverRequest(gender=common_pb2.GENDER_MALE, age="age_25_30"),
+                timeout=30,
+            )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "age" in (err.value.details() or "")
+
+
 class _ScriptedCovers(cover_service_pb2_grpc.CoverServiceServicer):
     """A stand-in CoverService that streams a fixed script, to test the stream handling."""
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from conftest import Server
+from openai_images_emulator import Emulator
 from photos import png, png_size
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -33,3 +34,24 @@ def test_stream_cover_example_says_why_it_cannot_run(server: Server, tmp_path: P
     assert done.returncode == 1
     assert "cover refused:" in done.stderr and "cover" in done.stderr.split(":", 2)[2]
     assert not (tmp_path / "cover.png").exists()
+
+
+def test_stream_cover_example_streams_a_cover(
+    cover_server: Server, emulator: Emulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "cover.png"
+    seen = len(emulator.requests)
+    done = run(str(EXAMPLES / "stream_cover.py"), "--addr", cover_server.grpc_addr, str(out))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    kinds = [line.split(" ", 1)[0].rstrip(",") for line in lines]
+    # queued first, then running, then completed and the saved file (previews are optional).
+    assert kinds[0] == "queued", lines
+    assert "running" in kinds, lines
+    assert kinds.index("running") < kinds.index("completed") == len(kinds) - 2, lines
+    assert lines[-1].startswith("cover ") and lines[-1].endswith(f"written to {out}"), lines
+    size = png_size(out.read_bytes())
+    assert lines[-2] == f"completed {size[0]}x{size[1]}", lines
+    # The example's attributes reached the backend as the prompt.
+    prompts = [str(r.get("prompt", "")).lower() for r in emulator.requests[seen:]]
+    assert len(prompts) == 1 and "black" in prompts[0] and "slim" in prompts[0], prompts

@@ -1,5 +1,6 @@
-// Streams a cover generation and prints each progress event. Until the server has a
-// generation backend configured, the call fails with a status naming what to configure.
+// Streams a cover generation and prints each progress event. The attributes are codes from
+// ListCoverOptions. Until the server has a generation backend configured, the call fails with
+// a status naming what to configure.
 //
 //	go run ./examples/cover -addr 127.0.0.1:50051 -out cover.png
 package main
@@ -29,8 +30,8 @@ func main() {
 	defer conn.Close()
 
 	req := &pb.GenerateCoverRequest{
-		Gender: pb.Gender_GENDER_FEMALE, Age: "age_25_30", Ethnicity: "asian", BodyType: "slim",
-		BreastSize: "medium", ButtSize: "medium", HairColor: "black", HairStyle: "long_straight",
+		Gender: pb.Gender_GENDER_FEMALE, Age: "18-25", Ethnicity: "Asian", BodyType: "Slim",
+		BreastSize: "Medium", ButtSize: "Medium", HairColor: "black", HairStyle: "Long",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Second)
 	defer cancel()
@@ -49,6 +50,8 @@ func main() {
 			log.Printf("running %.0f%% (%s)", ev.Running.Percent, ev.Running.Stage)
 		case *pb.GenerateCoverResponse_Preview:
 			log.Printf("preview %dx%d", ev.Preview.Image.GetWidth(), ev.Preview.Image.GetHeight())
+		case *pb.GenerateCoverResponse_Completed:
+			log.Printf("completed %dx%d", ev.Completed.Image.GetWidth(), ev.Completed.Image.GetHeight())
 		}
 	}, grpc.MaxCallRecvMsgSize(64<<20))
 	if err != nil {
