@@ -1133,3 +1133,55 @@ async fn unsafe_callback_urls_and_tenants_without_a_secret_are_refused_at_creati
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_callback_left_undelivered_by_a_dead_process_is_sent_at_start_up_with_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = pool_settings("", dir.path());
+    let p = pool(&settings, Arc::new(SystemClock)).await;
+    let state = p.portraits.state.clone();
+    let now = SystemTime::now();
+    ready_model(state.as_ref(), now).await;
+    let task = generation(now);
+    state.insert_portrait_task(&task).await.unwrap();
+    // A process ended the task with its outbox row, then died before delivering it.
+    let claimed = state
+        .claim_portrait_task("dead-worker", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, task.id);
+    let callback = imgforge::state::PortraitCallback {
+        webhook_id: "msg_left_behind".into(),
+        task_id: task.id.clone(),
+        tenant: "ak".into(),
+        url: "https://hooks.example.com/portraits".into(),
+        body: json!({ "state": 3, "id": task.id, "tsk_type": 2, "result_paths": [] }).to_string(),
+        attempts: 0,
+        delivered_at: None,
+        created_at: now,
+        expires_at: now + Duration::from_secs(3600),
+    };
+    let end = imgforge::state::TaskEnd {
+        state: TaskState::Succeeded,
+        result_keys: vec![],
+        error: None,
+    };
+    assert!(
+        state
+            .finish_portrait_task(&task.id, "dead-worker", &end, Some(&callback))
+            .await
+            .unwrap()
+    );
+    assert!(p.sink.calls.lock().unwrap().is_empty());
+
+    imgforge::portrait::worker::spawn(p.portraits.clone(), p.stop.clone());
+    let row = until_delivered(state.as_ref(), &task.id).await;
+    p.stop.cancel();
+    assert_eq!(row.attempts, 1);
+    let calls = p.sink.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].1, "msg_left_behind");
+    let body: Value = serde_json::from_str(&calls[0].3).unwrap();
+    assert_eq!(body["id"], task.id.as_str());
+}
