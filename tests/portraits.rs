@@ -292,6 +292,24 @@ async fn rest_the_five_calls_in_order_make_stylised_portraits_and_refuse_what_th
         reply["msg"].as_str().unwrap().contains("callback_url"),
         "{reply}"
     );
+    // A private address (the address policy), then a public one while no secret can sign it.
+    for (url, says) in [
+        ("http://10.0.0.1/", "refused"),
+        ("https://hooks.example.com/x", "webhooks.master_secret"),
+    ] {
+        let (status, reply) = rest
+            .post(
+                "/cloud/aigc_user_model_create",
+                json!({ "img_set": paths, "callback_url": url }),
+            )
+            .await;
+        assert_eq!((status, reply["ret"].as_i64()), (400, Some(400)), "{reply}");
+        let msg = reply["msg"].as_str().unwrap();
+        assert!(
+            msg.contains("callback_url") && msg.contains(says),
+            "{reply}"
+        );
+    }
 
     // 1-2: create the user model, poll it to state 3.
     let (status, reply) = rest
