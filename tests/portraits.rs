@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use common::TestServer;
+use imgforge::auth::Caller;
 use imgforge::auth::canonical::{self, SignedRequest};
 use imgforge::config::{ApiKeySettings, BlobStoreSettings, Secret, Settings};
 use imgforge::domain::{EncodedImage, ImageFormat};
@@ -22,13 +23,13 @@ use imgforge::portrait::Portraits;
 use imgforge::portrait::backend::{
     GenerationInput, Heartbeat, PortraitBackend, RemoteRef, TrainingInput, UserModelHandle,
 };
-use imgforge::portrait::callbacks::CallbackSink;
 use imgforge::proto::v1 as pb;
 use imgforge::proto::v1::portrait_service_client::PortraitServiceClient;
 use imgforge::state::{
     Clock, ManualClock, PortraitTask, StateStore, SystemClock, TaskState, TaskType, UserModel,
     UserModelStatus,
 };
+use imgforge::webhooks::{CallbackSink, DeliveryOutcome, Verifier, WebhookSecret};
 use prost::Message;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -291,6 +292,24 @@ async fn rest_the_five_calls_in_order_make_stylised_portraits_and_refuse_what_th
         reply["msg"].as_str().unwrap().contains("callback_url"),
         "{reply}"
     );
+    // A private address (the address policy), then a public one while no secret can sign it.
+    for (url, says) in [
+        ("http://10.0.0.1/", "refused"),
+        ("https://hooks.example.com/x", "webhooks.master_secret"),
+    ] {
+        let (status, reply) = rest
+            .post(
+                "/cloud/aigc_user_model_create",
+                json!({ "img_set": paths, "callback_url": url }),
+            )
+            .await;
+        assert_eq!((status, reply["ret"].as_i64()), (400, Some(400)), "{reply}");
+        let msg = reply["msg"].as_str().unwrap();
+        assert!(
+            msg.contains("callback_url") && msg.contains(says),
+            "{reply}"
+        );
+    }
 
     // 1-2: create the user model, poll it to state 3.
     let (status, reply) = rest
@@ -708,15 +727,15 @@ impl CallbackSink for RecordingSink {
         tenant: &str,
         webhook_id: &str,
         url: &str,
-        body_json: &str,
-    ) -> imgforge::error::Result<()> {
+        body_json: &Value,
+    ) -> imgforge::error::Result<DeliveryOutcome> {
         self.calls.lock().unwrap().push((
             tenant.into(),
             webhook_id.into(),
             url.into(),
-            body_json.into(),
+            body_json.to_string(),
         ));
-        Ok(())
+        Ok(DeliveryOutcome::Delivered { attempts: 1 })
     }
 }
 
@@ -809,6 +828,29 @@ async fn until_final(state: &dyn StateStore, ids: &[String]) -> Vec<PortraitTask
             ids.len()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The task's outbox row once its (spawned) delivery is recorded as done.
+async fn until_delivered(
+    state: &dyn StateStore,
+    task_id: &str,
+) -> imgforge::state::PortraitCallback {
+    let started = std::time::Instant::now();
+    loop {
+        let row = state
+            .portrait_callback(task_id)
+            .await
+            .unwrap()
+            .expect("an outbox row");
+        if row.delivered_at.is_some() {
+            return row;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "callback not delivered: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -925,11 +967,7 @@ async fn a_task_whose_workers_lease_expired_is_taken_over_and_finished() {
     assert_eq!(p.backend.runs.lock().unwrap().get(&task.id), Some(&1));
 
     // One callback, recorded in the outbox with its stable id and the task-query body.
-    let outbox = state
-        .portrait_callback(&task.id)
-        .await
-        .unwrap()
-        .expect("an outbox row");
+    let outbox = until_delivered(state.as_ref(), &task.id).await;
     assert_eq!((outbox.attempts, outbox.delivered_at.is_some()), (1, true));
     let calls = p.sink.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 1, "{calls:?}");
@@ -946,4 +984,222 @@ async fn a_task_whose_workers_lease_expired_is_taken_over_and_finished() {
     );
     assert_eq!(body["id"], task.id.as_str());
     assert_eq!(body["result_paths"].as_array().unwrap().len(), 1);
+}
+
+/// A callback receiver on loopback: answers 500 to the first delivery, 200 after, and keeps
+/// what it was sent.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(axum::http::HeaderMap, bytes::Bytes)>>>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let got = self.got.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: bytes::Bytes| async move {
+                    let mut got = got.lock().unwrap();
+                    got.push((headers, body));
+                    if got.len() == 1 {
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/hook")
+    }
+}
+
+fn caller() -> Caller {
+    Caller {
+        key_id: "ak".into(),
+        user: "user-1".into(),
+    }
+}
+
+const STYLE: &str = "20057d0c-8cef-447e-88d0-a8f3490fd0b0";
+
+#[tokio::test]
+async fn a_callback_answered_500_then_200_is_sent_twice_signed_with_one_webhook_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = pool_settings("", dir.path());
+    let secret = WebhookSecret::generate().unwrap();
+    settings.fetch.allow = vec!["127.0.0.1/32".into()];
+    settings
+        .webhooks
+        .secrets
+        .insert("ak".into(), vec![Secret::new(secret.to_whsec())]);
+    settings.webhooks.retry_schedule_secs = vec![0, 1];
+    settings.webhooks.jitter = 0.0;
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+
+    let state = imgforge::state::open(&settings.state, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let engine = Engine::from_settings(&settings).unwrap();
+    // The real deliverer from the settings; only the renderer is a stand-in.
+    let portraits = Arc::new(Portraits {
+        backend: Arc::new(CountingBackend::default()),
+        ..Portraits::from_settings(&settings, engine, state).unwrap()
+    });
+    ready_model(portraits.state.as_ref(), SystemTime::now()).await;
+    let created = portraits
+        .create_task(&caller(), "U1", STYLE, Some(&url))
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    imgforge::portrait::worker::spawn(portraits.clone(), stop.clone());
+    let done = until_final(
+        portraits.state.as_ref(),
+        std::slice::from_ref(&created.task_id),
+    )
+    .await;
+    assert_eq!(done[0].state, TaskState::Succeeded, "{:?}", done[0]);
+    let outbox = until_delivered(portraits.state.as_ref(), &created.task_id).await;
+    stop.cancel();
+    assert_eq!(
+        outbox.attempts, 1,
+        "one delivery, recorded once: {outbox:?}"
+    );
+
+    let got = receiver.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "500 then 200: two attempts");
+    let verifier = Verifier::new(vec![secret], Duration::from_secs(300));
+    for (headers, body) in &got {
+        assert_eq!(headers["webhook-id"], outbox.webhook_id.as_str());
+        verifier
+            .verify(headers, body, SystemTime::now())
+            .expect("the signature verifies");
+        let body: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(body["id"], created.task_id.as_str());
+        assert_eq!(
+            (body["state"].as_i64(), body["tsk_type"].as_i64()),
+            (Some(3), Some(2))
+        );
+        assert_eq!(body["result_paths"].as_array().unwrap().len(), 1);
+    }
+    // A stranger's secret does not verify it.
+    let stranger = Verifier::new(
+        vec![WebhookSecret::generate().unwrap()],
+        Duration::from_secs(300),
+    );
+    assert!(
+        stranger
+            .verify(&got[0].0, &got[0].1, SystemTime::now())
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn unsafe_callback_urls_and_tenants_without_a_secret_are_refused_at_creation() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = pool_settings("", dir.path());
+    let p = pool(&settings, Arc::new(SystemClock)).await;
+    ready_model(p.portraits.state.as_ref(), SystemTime::now()).await;
+    let refused = |url: &'static str| {
+        let portraits = p.portraits.clone();
+        async move {
+            portraits
+                .create_task(&caller(), "U1", STYLE, Some(url))
+                .await
+                .unwrap_err()
+        }
+    };
+    // Private and loopback addresses: the image-fetch address policy.
+    for url in ["http://10.0.0.1/", "http://127.0.0.1:9/hook"] {
+        let err = refused(url).await;
+        assert_eq!(
+            err.code,
+            imgforge::error::ErrorCode::InvalidArgument,
+            "{err}"
+        );
+        assert_eq!(err.field.as_deref(), Some("callback_url"), "{err}");
+        assert!(err.message.contains("refused"), "{err}");
+    }
+    // A public address, but this tenant has no secret to sign with: the setting is named.
+    let err = refused("https://hooks.example.com/portraits").await;
+    assert_eq!(
+        err.code,
+        imgforge::error::ErrorCode::InvalidArgument,
+        "{err}"
+    );
+    assert_eq!(err.field.as_deref(), Some("callback_url"), "{err}");
+    assert!(
+        err.message.contains("webhooks.master_secret")
+            && err.message.contains("webhooks.secrets.<tenant>"),
+        "{err}"
+    );
+    // With a master secret the same URL is accepted.
+    let mut settings = settings;
+    settings.webhooks.master_secret = Secret::new("m".repeat(32));
+    let q = pool(&settings, Arc::new(SystemClock)).await;
+    q.portraits
+        .create_task(
+            &caller(),
+            "U1",
+            STYLE,
+            Some("https://hooks.example.com/portraits"),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_callback_left_undelivered_by_a_dead_process_is_sent_at_start_up_with_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = pool_settings("", dir.path());
+    let p = pool(&settings, Arc::new(SystemClock)).await;
+    let state = p.portraits.state.clone();
+    let now = SystemTime::now();
+    ready_model(state.as_ref(), now).await;
+    let task = generation(now);
+    state.insert_portrait_task(&task).await.unwrap();
+    // A process ended the task with its outbox row, then died before delivering it.
+    let claimed = state
+        .claim_portrait_task("dead-worker", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, task.id);
+    let callback = imgforge::state::PortraitCallback {
+        webhook_id: "msg_left_behind".into(),
+        task_id: task.id.clone(),
+        tenant: "ak".into(),
+        url: "https://hooks.example.com/portraits".into(),
+        body: json!({ "state": 3, "id": task.id, "tsk_type": 2, "result_paths": [] }).to_string(),
+        attempts: 0,
+        delivered_at: None,
+        created_at: now,
+        expires_at: now + Duration::from_secs(3600),
+    };
+    let end = imgforge::state::TaskEnd {
+        state: TaskState::Succeeded,
+        result_keys: vec![],
+        error: None,
+    };
+    assert!(
+        state
+            .finish_portrait_task(&task.id, "dead-worker", &end, Some(&callback))
+            .await
+            .unwrap()
+    );
+    assert!(p.sink.calls.lock().unwrap().is_empty());
+
+    imgforge::portrait::worker::spawn(p.portraits.clone(), p.stop.clone());
+    let row = until_delivered(state.as_ref(), &task.id).await;
+    p.stop.cancel();
+    assert_eq!(row.attempts, 1);
+    let calls = p.sink.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].1, "msg_left_behind");
+    let body: Value = serde_json::from_str(&calls[0].3).unwrap();
+    assert_eq!(body["id"], task.id.as_str());
 }

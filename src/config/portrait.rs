@@ -43,6 +43,9 @@ pub struct PortraitSettings {
     pub watch_poll_ms: u64,
     /// A JSON file replacing the embedded style catalogue (src/portrait/styles.json's shape).
     pub styles_file: String,
+    /// Undelivered callbacks a starting process sends again (oldest first); the rest wait for
+    /// the next start.
+    pub max_resumed_callbacks: i64,
 }
 
 impl Default for PortraitSettings {
@@ -65,6 +68,7 @@ impl Default for PortraitSettings {
             images_per_task: 4,
             watch_poll_ms: 500,
             styles_file: String::new(),
+            max_resumed_callbacks: 1000,
         }
     }
 }
@@ -96,6 +100,9 @@ impl PortraitSettings {
         }
         if self.min_usable_photos == 0 || self.min_usable_photos > self.min_photos {
             anyhow::bail!("portrait.min_usable_photos must be within 1..=portrait.min_photos");
+        }
+        if self.max_resumed_callbacks < 0 {
+            anyhow::bail!("portrait.max_resumed_callbacks must be >= 0");
         }
         if !(1..=16).contains(&self.images_per_task) {
             anyhow::bail!("portrait.images_per_task must be within 1..=16");

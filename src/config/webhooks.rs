@@ -22,6 +22,9 @@ pub struct WebhookSettings {
     /// Bytes of a receiver's answer read (and kept in the attempt log); the rest is dropped.
     pub max_response_bytes: usize,
     pub user_agent: String,
+    /// Endpoints remembered as disabled (they answered 410) by the server's attempt log; past
+    /// this the oldest is forgotten, and a later callback to it is tried (and disabled) again.
+    pub max_disabled_endpoints: usize,
     /// Derives each tenant's signing secret when `secrets` does not list one:
     /// `whsec_` + base64(HMAC-SHA256(master_secret, "imgforge-webhook:" + tenant)).
     pub master_secret: Secret,
@@ -39,6 +42,7 @@ impl Default for WebhookSettings {
             max_retry_after_secs: 3600,
             max_response_bytes: 4096,
             user_agent: "imgforge-webhooks/1".to_owned(),
+            max_disabled_endpoints: 10_000,
             master_secret: Secret::default(),
             secrets: BTreeMap::new(),
         }
@@ -60,6 +64,10 @@ impl WebhookSettings {
         anyhow::ensure!(
             self.max_response_bytes > 0,
             "webhooks.max_response_bytes must be positive"
+        );
+        anyhow::ensure!(
+            self.max_disabled_endpoints > 0,
+            "webhooks.max_disabled_endpoints must be positive"
         );
         Ok(())
     }

@@ -22,8 +22,8 @@ use crate::state::{
     PortraitTask, PortraitUpload, StateStore, TaskType, UserModel, UserModelStatus,
 };
 use crate::store::BlobStore;
+use crate::webhooks::{CallbackSink, Deliverer, TracingAttemptLog};
 use backend::PortraitBackend;
-use callbacks::CallbackSink;
 use styles::StyleCatalogue;
 
 /// The upload path callers hold: `user_upload/<tenant>/<uuid>.jpg`.
@@ -38,7 +38,10 @@ pub struct Portraits {
     pub engine: Arc<Engine>,
     pub state: Arc<dyn StateStore>,
     pub backend: Arc<dyn PortraitBackend>,
+    /// Where finished tasks' callbacks go; the `deliverer` unless a test substitutes it.
     pub callbacks: Arc<dyn CallbackSink>,
+    /// Judges callback URLs and tenants' secrets at task creation.
+    pub deliverer: Arc<Deliverer>,
     pub styles: StyleCatalogue,
     pub settings: PortraitSettings,
     pub limits: ImageLimits,
@@ -52,12 +55,17 @@ pub struct Created {
 }
 
 impl Portraits {
-    /// The embedded default: the local backend and a logging callback sink.
+    /// The embedded default: the local backend, and callbacks signed and delivered by the
+    /// webhook deliverer under the image fetch address policy.
     pub fn from_settings(
         settings: &Settings,
         engine: Arc<Engine>,
         state: Arc<dyn StateStore>,
     ) -> anyhow::Result<Self> {
+        let log = Arc::new(TracingAttemptLog::new(
+            settings.webhooks.max_disabled_endpoints,
+        ));
+        let deliverer = Arc::new(Deliverer::new(&settings.fetch, &settings.webhooks, log)?);
         Ok(Portraits {
             backend: Arc::new(local::LocalBackend::new(
                 engine.clone(),
@@ -66,7 +74,8 @@ impl Portraits {
             )),
             engine,
             state,
-            callbacks: Arc::new(callbacks::LoggingSink),
+            callbacks: deliverer.clone(),
+            deliverer,
             styles: StyleCatalogue::load(&settings.portrait.styles_file)?,
             settings: settings.portrait.clone(),
             limits: settings.limits,
@@ -158,7 +167,7 @@ impl Portraits {
                 .with_field(format!("img_set[{i}]")));
             }
         }
-        let callback_url = check_callback(callback_url)?;
+        let callback_url = self.check_callback(&caller.key_id, callback_url)?;
         let now = self.state.clock().now();
         let expires_at = now + self.retention();
         let user_id = format!(
@@ -233,7 +242,7 @@ impl Portraits {
                 .with_field("user_id"));
             }
         }
-        let callback_url = check_callback(callback_url)?;
+        let callback_url = self.check_callback(&caller.key_id, callback_url)?;
         let now = self.state.clock().now();
         let mut task = PortraitTask::new(
             &caller.key_id,
@@ -323,22 +332,29 @@ impl Portraits {
     }
 }
 
-/// An optional http(s) callback URL. Which addresses may be called back is the webhook
-/// deliverer's policy (the same as image URLs), checked when it sends.
-fn check_callback(url: Option<&str>) -> Result<Option<String>> {
-    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
-        return Ok(None);
-    };
-    match url::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
-            Ok(Some(url.to_owned()))
+impl Portraits {
+    /// An optional http(s) callback URL, refused at creation when the deliverer would refuse
+    /// it later: an address the policy forbids (loopback and private ranges unless `fetch.allow`
+    /// lists them; host names are judged again when they resolve) or a tenant with no secret.
+    fn check_callback(&self, tenant: &str, url: Option<&str>) -> Result<Option<String>> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        match url::Url::parse(url) {
+            Ok(parsed)
+                if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+            _ => {
+                return Err(Error::invalid(
+                    "callback_url",
+                    format!(
+                        "callback_url must be an http(s) URL, got {}",
+                        crate::redact::echo(url)
+                    ),
+                ));
+            }
         }
-        _ => Err(Error::invalid(
-            "callback_url",
-            format!(
-                "callback_url must be an http(s) URL, got {}",
-                crate::redact::echo(url)
-            ),
-        )),
+        self.deliverer.check_url(url)?;
+        self.deliverer.check_tenant(tenant)?;
+        Ok(Some(url.to_owned()))
     }
 }

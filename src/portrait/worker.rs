@@ -18,8 +18,13 @@ use crate::portrait::backend::{
 use crate::state::{PortraitCallback, PortraitTask, TaskEnd, TaskState, TaskType, UserModelStatus};
 
 /// Starts `portrait.workers` workers; they stop when `shutdown` is cancelled (a task in hand
-/// is abandoned to its lease, and taken over by the next claim).
+/// is abandoned to its lease, and taken over by the next claim). First, callbacks a previous
+/// process left undelivered are sent again.
 pub fn spawn(portraits: Arc<Portraits>, shutdown: CancellationToken) {
+    tokio::spawn(super::callbacks::resume(
+        portraits.clone(),
+        shutdown.clone(),
+    ));
     let process = uuid::Uuid::new_v4().simple().to_string();
     for n in 0..portraits.settings.workers {
         let owner = format!("{}-{n}", &process[..12]);
@@ -351,8 +356,8 @@ async fn generate(
     }))
 }
 
-/// Ends the task with its callback row in one transaction, then hands the callback to the
-/// sink once (its deliverer retries from the outbox).
+/// Ends the task with its callback row in one transaction, then hands the callback to a
+/// delivery task (the deliverer retries on its schedule; a restart resumes from the outbox).
 async fn finish(
     portraits: &Arc<Portraits>,
     owner: &str,
@@ -391,22 +396,7 @@ async fn finish(
     }
     tracing::info!(task_id = %task.id, state = ?end.state, results = end.result_keys.len(), "portrait task ended");
     if let Some(callback) = callback {
-        let delivered = portraits
-            .callbacks
-            .deliver(
-                &callback.tenant,
-                &callback.webhook_id,
-                &callback.url,
-                &callback.body,
-            )
-            .await;
-        if let Err(e) = &delivered {
-            tracing::warn!(task_id = %task.id, error = %e.message, "portrait callback not delivered");
-        }
-        portraits
-            .state
-            .record_callback_attempt(&callback.webhook_id, delivered.is_ok())
-            .await?;
+        super::callbacks::spawn_delivery(portraits.clone(), callback);
     }
     Ok(())
 }

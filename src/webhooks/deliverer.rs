@@ -152,6 +152,15 @@ impl Deliverer {
         Ok(parsed)
     }
 
+    /// Refuses a callback for a tenant that has no signing secret, at task creation, naming
+    /// the setting to add: an unsigned callback is never sent.
+    pub fn check_tenant(&self, tenant: &str) -> Result<()> {
+        self.secrets
+            .secrets_for(tenant)
+            .map(drop)
+            .map_err(|e| invalid(format!("callback_url cannot be signed: {}", e.message)))
+    }
+
     #[tracing::instrument(skip(self, body), fields(url = %redact::url(url)))]
     pub async fn deliver_bytes(
         &self,

@@ -16,7 +16,9 @@ pub mod signature;
 pub mod sink;
 pub mod tenant_secrets;
 
-pub use attempt_log::{AttemptLog, AttemptOutcome, AttemptRecord, InMemoryAttemptLog};
+pub use attempt_log::{
+    AttemptLog, AttemptOutcome, AttemptRecord, InMemoryAttemptLog, TracingAttemptLog,
+};
 pub use deliverer::{Deliverer, DeliveryOutcome, Pause, TokioPause};
 pub use schedule::RetrySchedule;
 pub use secret::WebhookSecret;
