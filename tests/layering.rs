@@ -84,7 +84,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "portrait",
         &[
-            "auth", "config", "domain", "engine", "error", "media", "redact", "state", "store",
+            "auth", "config", "domain", "engine", "error", "imaging", "media", "redact", "state",
+            "store",
             // Finished tasks' callbacks go through the signed webhook deliverer.
             "webhooks",
         ],
