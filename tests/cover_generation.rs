@@ -618,6 +618,10 @@ async fn with_no_backend_generation_is_a_failed_precondition_naming_the_setting(
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["success"], false);
+    assert_eq!(
+        body["code"], 10500,
+        "a missing backend is ours to fix: {body}"
+    );
     assert!(
         body["message"]
             .as_str()

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::auth::Caller;
 use crate::cover::{CoverAttributes, CoverEvent, OptionCatalogue};
 use crate::domain::{EncodedImage, ImageSource};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::http::AppState;
 use crate::http::envelope::{ApiError, Envelope};
 use crate::http::form::{Form, JsonBody};
@@ -119,12 +119,16 @@ pub async fn agent_cover(
 ) -> Result<Json<Value>, ApiError> {
     let fail = |e| Envelope::Seed001.error(e);
     let attributes = cover_attributes(&JsonBody::parse(body).map_err(fail)?).map_err(fail)?;
-    let mut events = state
-        .covers
-        .generator
-        .start(caller, attributes)
-        .await
-        .map_err(fail)?;
+    let generator = &state.covers.generator;
+    let mut events = match generator.start(caller, attributes).await {
+        Ok(events) => events,
+        // No backend is the operator's configuration, not the caller's request: seed 001's
+        // "ours" code (gRPC keeps FAILED_PRECONDITION).
+        Err(e) if !generator.is_ready() => {
+            return Err(fail(Error::new(ErrorCode::Unavailable, e.message)));
+        }
+        Err(e) => return Err(fail(e)),
+    };
     while let Some(event) = events.recv().await {
         match event {
             CoverEvent::Completed {
