@@ -10,11 +10,11 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::auth::Caller;
 use crate::cover::{CoverAttributes, CoverEvent, Covers, Gender, OptionCatalogue};
 use crate::domain::EncodedImage;
 use crate::engine::{DeliveredImage, Engine};
 use crate::error::Error;
+use crate::grpc::caller;
 use crate::grpc::convert;
 use crate::proto::v1 as pb;
 use crate::proto::v1::cover_service_server::CoverService;
@@ -22,15 +22,6 @@ use crate::proto::v1::cover_service_server::CoverService;
 pub struct CoverApi {
     pub engine: Arc<Engine>,
     pub covers: Covers,
-}
-
-/// The caller the signature layer identified; a guarded service without one is a wiring bug.
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Error::internal("the signature layer did not run on this call").into())
 }
 
 fn gender_to_proto(gender: Gender) -> i32 {

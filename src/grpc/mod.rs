@@ -29,6 +29,17 @@ pub use portrait::PortraitApi;
 pub use request_status::RequestStatusLayer;
 pub use utility::UtilityApi;
 
+/// The caller the signature layer identified; a guarded service without one is a wiring bug.
+fn caller<T>(request: &tonic::Request<T>) -> Result<crate::auth::Caller, tonic::Status> {
+    request
+        .extensions()
+        .get::<crate::auth::Caller>()
+        .cloned()
+        .ok_or_else(|| {
+            crate::error::Error::internal("the signature layer did not run on this call").into()
+        })
+}
+
 /// Every imgforge service with the operations it carries, for health reporting.
 pub fn services() -> [(&'static str, &'static [Operation]); 5] {
     [

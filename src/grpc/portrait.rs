@@ -6,8 +6,8 @@ use std::time::Duration;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::auth::Caller;
 use crate::error::Error;
+use crate::grpc::caller;
 use crate::grpc::convert;
 use crate::portrait::Portraits;
 use crate::proto::v1 as pb;
@@ -16,15 +16,6 @@ use crate::state::{PortraitTask, TaskState, TaskType};
 
 pub struct PortraitApi {
     pub portraits: Arc<Portraits>,
-}
-
-/// The caller the signature layer identified; a guarded service without one is a wiring bug.
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Error::internal("the signature layer did not run on this call").into())
 }
 
 fn optional(text: &str) -> Option<&str> {
