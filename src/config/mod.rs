@@ -32,7 +32,7 @@ pub use blob_store::{
 };
 pub use cover::{CoverSettings, DEFAULT_PROMPT_TEMPLATE};
 pub use inpaint::InpaintSettings;
-pub use portrait::PortraitSettings;
+pub use portrait::{PortraitBackendKind, PortraitSettings};
 pub use resilience::ResilienceSettings;
 pub use secret::Secret;
 pub use state::StateSettings;
@@ -357,6 +357,12 @@ impl Settings {
         self.auth.validate()?;
         self.webhooks.validate()?;
         self.providers.facechain.validate()?;
+        if self.portrait.backend == PortraitBackendKind::FaceChain {
+            // Refuse to start rather than fail every portrait task later.
+            self.providers.dashscope.validate().map_err(|e| {
+                anyhow::anyhow!("portrait.backend = \"facechain\" needs DashScope: {e}")
+            })?;
+        }
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;
         if let Some(comfyui) = &self.providers.comfyui {
@@ -485,6 +491,29 @@ presigned_url_ttl_secs = 900
             jail.create_file("typo.toml", "[blob_store.s3]\nbuckets = \"x\"\n")?;
             let err = Settings::load(Some(Path::new("typo.toml")), &cli).unwrap_err();
             assert!(err.to_string().contains("buckets"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_facechain_portrait_backend_needs_a_dashscope_key() {
+        let cli = CliOverrides::default();
+        assert_eq!(
+            Settings::embedded().portrait.backend,
+            PortraitBackendKind::Local
+        );
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("IMGFORGE__PORTRAIT__BACKEND", "facechain");
+            let err = Settings::load(None, &cli).unwrap_err();
+            assert!(
+                err.to_string().contains("providers.dashscope.api_key"),
+                "{err}"
+            );
+            jail.set_env("IMGFORGE__PROVIDERS__DASHSCOPE__API_KEY", "sk-test");
+            let settings = Settings::load(None, &cli).unwrap();
+            assert_eq!(settings.portrait.backend, PortraitBackendKind::FaceChain);
+            jail.set_env("IMGFORGE__PORTRAIT__BACKEND", "cloud");
+            assert!(Settings::load(None, &cli).is_err());
             Ok(())
         });
     }

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PortraitSettings {
+    /// What renders portraits: this process (`local`) or DashScope FaceChain (`facechain`,
+    /// needs `providers.dashscope.api_key`).
+    pub backend: PortraitBackendKind,
     /// Workers of this process claiming tasks from the state store (0: this replica only
     /// serves the API and leaves the work to others).
     pub workers: usize,
@@ -48,9 +51,18 @@ pub struct PortraitSettings {
     pub max_resumed_callbacks: i64,
 }
 
+/// `portrait.backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortraitBackendKind {
+    Local,
+    FaceChain,
+}
+
 impl Default for PortraitSettings {
     fn default() -> Self {
         PortraitSettings {
+            backend: PortraitBackendKind::Local,
             workers: 2,
             lease_secs: 60,
             heartbeat_secs: 15,

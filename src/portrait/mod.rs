@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod callbacks;
+pub mod facechain;
 pub mod local;
 pub mod styles;
 pub mod worker;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
-use crate::config::{PortraitSettings, Settings};
+use crate::config::{PortraitBackendKind, PortraitSettings, Settings};
 use crate::domain::{ImageFormat, ImageLimits, ImageSource};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorCode, Result};
@@ -55,7 +56,7 @@ pub struct Created {
 }
 
 impl Portraits {
-    /// The embedded default: the local backend, and callbacks signed and delivered by the
+    /// The backend `portrait.backend` names (local or FaceChain), and callbacks signed and delivered by the
     /// webhook deliverer under the image fetch address policy.
     pub fn from_settings(
         settings: &Settings,
@@ -66,12 +67,34 @@ impl Portraits {
             settings.webhooks.max_disabled_endpoints,
         ));
         let deliverer = Arc::new(Deliverer::new(&settings.fetch, &settings.webhooks, log)?);
-        Ok(Portraits {
-            backend: Arc::new(local::LocalBackend::new(
+        let backend: Arc<dyn PortraitBackend> = match settings.portrait.backend {
+            PortraitBackendKind::Local => Arc::new(local::LocalBackend::new(
                 engine.clone(),
                 settings.limits,
                 &settings.portrait,
             )),
+            PortraitBackendKind::FaceChain => {
+                // Same download limits as the DashScope adapter's (ProviderContext).
+                let downloader = crate::providers::remote::ResultDownloader::new(
+                    Duration::from_secs(settings.fetch.timeout_secs.max(1)),
+                    settings.limits.max_input_bytes,
+                    settings.limits,
+                )?;
+                let client = crate::providers::facechain::FaceChainClient::new(
+                    &settings.providers.dashscope,
+                    &settings.providers.facechain,
+                    downloader,
+                )?;
+                Arc::new(facechain::FaceChainBackend::new(
+                    Arc::new(client),
+                    engine.blobs().clone(),
+                    settings.limits,
+                    Duration::from_secs(settings.portrait.heartbeat_secs),
+                ))
+            }
+        };
+        Ok(Portraits {
+            backend,
             engine,
             state,
             callbacks: deliverer.clone(),

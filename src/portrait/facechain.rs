@@ -1,0 +1,164 @@
+//! `portrait.backend = "facechain"`: portraits rendered by DashScope FaceChain through
+//! [`crate::providers::facechain::FaceChainClient`]. `submit_*` returns the DashScope id at
+//! once so the worker stores it (`remote_task_id`) before `await_*` polls; a worker resuming
+//! after a crash polls the stored id instead of submitting again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{EncodedImage, ProgressSink, SourceImage};
+use crate::error::{Error, ErrorCode, Result};
+use crate::portrait::backend::{
+    GenerationInput, Heartbeat, PortraitBackend, RemoteRef, TrainingInput, UserModelHandle,
+};
+use crate::providers::facechain::{
+    FaceChainClient, GenerationSource, PortraitStyle, RemoteJobId, RemoteTaskId, TrainedModel,
+    TrainingPhoto,
+};
+use crate::providers::remote::InputPublisher;
+use crate::store::BlobStore;
+
+pub struct FaceChainBackend {
+    client: Arc<FaceChainClient>,
+    blobs: BlobStore,
+    /// Publishes uploads as signed links, as the DashScope adapter does: FaceChain takes URLs.
+    publisher: InputPublisher,
+    limits: crate::domain::ImageLimits,
+    /// How often the lease is extended while DashScope works (the worker's heartbeat period).
+    heartbeat_every: Duration,
+}
+
+impl FaceChainBackend {
+    pub fn new(
+        client: Arc<FaceChainClient>,
+        blobs: BlobStore,
+        limits: crate::domain::ImageLimits,
+        heartbeat_every: Duration,
+    ) -> Self {
+        FaceChainBackend {
+            client,
+            publisher: InputPublisher::new(blobs.clone()),
+            blobs,
+            limits,
+            heartbeat_every,
+        }
+    }
+
+    async fn photo(&self, path: &str, blob_key: &str) -> Result<TrainingPhoto> {
+        let bytes = self.blobs.get_live(blob_key).await?;
+        let (format, width, height) =
+            crate::media::probe(&bytes, &self.limits).map_err(|e| e.or_field("img_set"))?;
+        let published = self
+            .publisher
+            .publish(&SourceImage {
+                bytes: bytes.clone(),
+                format,
+                width,
+                height,
+            })
+            .await
+            .map_err(|mut e| {
+                // Keeps the code and retryability; names the photo.
+                e.message = format!("publishing {path}: {}", e.message);
+                e
+            })?;
+        Ok(TrainingPhoto {
+            url: published.url,
+            bytes,
+        })
+    }
+
+    /// Runs `work` while extending the lease; stops when the task was taken over.
+    async fn beating<T>(
+        &self,
+        heartbeat: &dyn Heartbeat,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::pin!(work);
+        let mut ticks = tokio::time::interval(self.heartbeat_every);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = ticks.tick() => {
+                    if !heartbeat.beat().await {
+                        return Err(Error::new(
+                            ErrorCode::Cancelled,
+                            "the task was taken over by another worker",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl PortraitBackend for FaceChainBackend {
+    fn name(&self) -> &'static str {
+        "facechain"
+    }
+
+    async fn submit_training(&self, input: &TrainingInput) -> Result<RemoteRef> {
+        let mut photos = Vec::with_capacity(input.photos.len());
+        for photo in &input.photos {
+            photos.push(self.photo(&photo.path, &photo.blob_key).await?);
+        }
+        let submission = self.client.submit_training(&photos).await?;
+        Ok(RemoteRef(submission.job_id.0))
+    }
+
+    async fn await_training(
+        &self,
+        job: &RemoteRef,
+        _input: &TrainingInput,
+        heartbeat: &dyn Heartbeat,
+    ) -> Result<UserModelHandle> {
+        let job_id = RemoteJobId(job.0.clone());
+        let progress = ProgressSink::none();
+        let model = self
+            .beating(heartbeat, self.client.await_training(&job_id, &progress))
+            .await?;
+        Ok(UserModelHandle {
+            photo_keys: Vec::new(),
+            remote_handle: Some(model.resource_id),
+            note: None,
+        })
+    }
+
+    async fn submit_generation(&self, input: &GenerationInput) -> Result<RemoteRef> {
+        let resource_id = input.model.remote_handle.clone().ok_or_else(|| {
+            Error::invalid(
+                "user_id",
+                "this user model was trained by another backend; train it again",
+            )
+        })?;
+        if input.style.facechain_style.is_empty() {
+            return Err(Error::invalid(
+                "style",
+                format!("style {:?} has no FaceChain preset", input.style.style),
+            ));
+        }
+        let source = GenerationSource::Model(TrainedModel {
+            // Generation refers to the LoRA by resource id only; the job id is not sent.
+            job_id: RemoteJobId(String::new()),
+            resource_id,
+        });
+        let style = PortraitStyle::Preset(input.style.facechain_style.clone());
+        let id = self.client.submit_generation(&source, &style).await?;
+        Ok(RemoteRef(id.0))
+    }
+
+    async fn await_generation(
+        &self,
+        job: &RemoteRef,
+        _input: &GenerationInput,
+        heartbeat: &dyn Heartbeat,
+    ) -> Result<Vec<Result<EncodedImage>>> {
+        let task_id = RemoteTaskId(job.0.clone());
+        let progress = ProgressSink::none();
+        self.beating(heartbeat, self.client.await_generation(&task_id, &progress))
+            .await
+    }
+}
