@@ -88,6 +88,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "store",
             // Finished tasks' callbacks go through the signed webhook deliverer.
             "webhooks",
+            // Remote portrait backends drive their provider clients (FaceChain, ComfyUI)
+            // directly: training and generation are resumable submit/await steps whose remote
+            // ids the worker stores, which the one-call `Provider` contract cannot express.
+            // Local work still goes through the engine (checked below for providers::local).
+            "providers",
         ],
     ),
 ];
