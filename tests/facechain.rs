@@ -164,6 +164,7 @@ async fn trains_on_the_best_ten_of_twelve_then_generates_a_preset() {
         .submit_generation(
             &GenerationSource::Model(model.clone()),
             &PortraitStyle::Preset("f_idcard_female".into()),
+            None,
         )
         .await
         .unwrap();
@@ -208,6 +209,7 @@ async fn a_restarted_process_resumes_from_the_stored_ids() {
         .submit_generation(
             &GenerationSource::Model(model),
             &PortraitStyle::Preset("f_business_male".into()),
+            None,
         )
         .await
         .unwrap();
@@ -239,7 +241,10 @@ async fn per_image_failures_are_kept_for_a_partial_success() {
     let style = PortraitStyle::Template {
         template_url: "https://styles.example/office.jpg".into(),
     };
-    let task = client.submit_generation(&source, &style).await.unwrap();
+    let task = client
+        .submit_generation(&source, &style, None)
+        .await
+        .unwrap();
     let (_, body) = &emulator.bodies()[0];
     assert_eq!(
         body["parameters"]["style"],
@@ -286,10 +291,16 @@ async fn server_errors_and_unreadable_answers_on_submit_are_retryable() {
     let style = PortraitStyle::Template {
         template_url: "https://t/1.jpg".into(),
     };
-    let err = client.submit_generation(&source, &style).await.unwrap_err();
+    let err = client
+        .submit_generation(&source, &style, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
     assert!(err.retryable);
-    let err = client.submit_generation(&source, &style).await.unwrap_err();
+    let err = client
+        .submit_generation(&source, &style, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
     assert!(err.message.contains("unreadable"), "{err}");
 }
@@ -336,6 +347,7 @@ async fn failed_jobs_and_tasks_say_why() {
             &PortraitStyle::Template {
                 template_url: "https://t/1.jpg".into(),
             },
+            None,
         )
         .await
         .unwrap();
@@ -378,6 +390,7 @@ async fn a_job_that_never_ends_times_out_naming_the_setting() {
             &PortraitStyle::Template {
                 template_url: "https://t/1.jpg".into(),
             },
+            None,
         )
         .await
         .unwrap();

@@ -84,7 +84,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "portrait",
         &[
-            "auth", "config", "domain", "engine", "error", "imaging", "media", "redact", "state",
+            "auth",
+            "config",
+            "domain",
+            "engine",
+            "error",
+            "imaging",
+            "media",
+            "redact",
+            "state",
             "store",
             // Finished tasks' callbacks go through the signed webhook deliverer.
             "webhooks",

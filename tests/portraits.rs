@@ -6,16 +6,17 @@
 //! task whose worker's lease expired is taken over.
 
 mod common;
+#[path = "common/portrait_rest.rs"]
+mod portrait_rest;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use common::TestServer;
 use imgforge::auth::Caller;
-use imgforge::auth::canonical::{self, SignedRequest};
 use imgforge::config::{ApiKeySettings, BlobStoreSettings, Secret, Settings};
 use imgforge::domain::{EncodedImage, ImageFormat};
 use imgforge::engine::Engine;
@@ -30,6 +31,7 @@ use imgforge::state::{
     UserModelStatus,
 };
 use imgforge::webhooks::{CallbackSink, DeliveryOutcome, Verifier, WebhookSecret};
+use portrait_rest::{PATIENCE, Receiver, Rest, headers};
 use prost::Message;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -39,43 +41,6 @@ const KEY: &str = "ak_portrait_a";
 const SECRET: &str = "sk_portrait_a_0123456789";
 const OTHER_KEY: &str = "ak_portrait_b";
 const OTHER_SECRET: &str = "sk_portrait_b_0123456789";
-/// A whole training + generation on the CPU takes seconds; this only bounds a hung test.
-const PATIENCE: Duration = Duration::from_secs(600);
-
-fn headers(
-    key: &str,
-    secret: &str,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> Vec<(&'static str, String)> {
-    let timestamp = (SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64)
-        .to_string();
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let body_sha256 = canonical::body_sha256(body);
-    let text = canonical::canonical_string(&SignedRequest {
-        method,
-        path,
-        query: "",
-        key,
-        user: "user-1",
-        timestamp: &timestamp,
-        nonce: &nonce,
-        body_sha256: &body_sha256,
-    })
-    .unwrap();
-    vec![
-        ("x-imgforge-key", key.to_owned()),
-        ("x-imgforge-user", "user-1".to_owned()),
-        ("x-imgforge-timestamp", timestamp),
-        ("x-imgforge-nonce", nonce),
-        ("x-imgforge-content-sha256", body_sha256),
-        ("x-imgforge-signature", canonical::signature(secret, &text)),
-    ]
-}
 
 fn keys(settings: &mut Settings) {
     settings.auth.keys = [(KEY, SECRET), (OTHER_KEY, OTHER_SECRET)]
@@ -88,86 +53,6 @@ fn keys(settings: &mut Settings) {
             rate_burst: Some(1000),
         })
         .collect();
-}
-
-struct Rest<'a> {
-    server: &'a TestServer,
-    key: &'static str,
-    secret: &'static str,
-}
-
-impl Rest<'_> {
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: Option<&str>,
-        body: Vec<u8>,
-    ) -> (u16, Value) {
-        let mut request = if method == "GET" {
-            self.server.http.get(self.server.url(path))
-        } else {
-            self.server.http.post(self.server.url(path))
-        };
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
-        for (name, value) in headers(self.key, self.secret, method, path, &body) {
-            request = request.header(name, value);
-        }
-        let response = request.body(body).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(
-            "POST",
-            path,
-            Some("application/json"),
-            body.to_string().into_bytes(),
-        )
-        .await
-    }
-
-    async fn upload(&self, photo: &[u8]) -> String {
-        let boundary = "imgforgeportraitboundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n\
-             Content-Type: image/jpeg\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(photo);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let content_type = format!("multipart/form-data; boundary={boundary}");
-        let (status, reply) = self
-            .send("POST", "/cloud/upload_file", Some(&content_type), body)
-            .await;
-        assert_eq!(status, 200, "{reply}");
-        assert_eq!(reply["ret"], 0, "{reply}");
-        reply["body"].as_str().unwrap().to_owned()
-    }
-
-    /// Polls aigc_task_query until the task ends.
-    async fn until_done(&self, task_id: &str) -> Value {
-        let started = std::time::Instant::now();
-        loop {
-            let (status, reply) = self
-                .post("/cloud/aigc_task_query", json!({ "task_id": task_id }))
-                .await;
-            assert_eq!(status, 200, "{reply}");
-            let state = reply["body"]["state"].as_i64().unwrap();
-            assert!((1..=5).contains(&state), "{reply}");
-            if state >= 3 {
-                return reply["body"].clone();
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "task {task_id} did not end: {reply}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
 }
 
 fn portrait_set() -> Option<Vec<(String, Vec<u8>)>> {
@@ -219,16 +104,8 @@ async fn rest_the_five_calls_in_order_make_stylised_portraits_and_refuse_what_th
     let Some(server) = TestServer::with_models(keys).await else {
         return;
     };
-    let rest = Rest {
-        server: &server,
-        key: KEY,
-        secret: SECRET,
-    };
-    let other = Rest {
-        server: &server,
-        key: OTHER_KEY,
-        secret: OTHER_SECRET,
-    };
+    let rest = Rest::new(&server.http, &server.http_base, KEY, SECRET);
+    let other = Rest::new(&server.http, &server.http_base, OTHER_KEY, OTHER_SECRET);
 
     // Unsigned: refused in seed 003's envelope.
     let unsigned = server
@@ -422,11 +299,7 @@ async fn a_set_with_photos_of_no_person_drops_each_of_them_by_name() {
     let Some(server) = TestServer::with_models(keys).await else {
         return;
     };
-    let rest = Rest {
-        server: &server,
-        key: KEY,
-        secret: SECRET,
-    };
+    let rest = Rest::new(&server.http, &server.http_base, KEY, SECRET);
     let mut paths = Vec::new();
     for (_, photo) in photos.iter().take(8) {
         paths.push(rest.upload(photo).await);
@@ -986,37 +859,6 @@ async fn a_task_whose_workers_lease_expired_is_taken_over_and_finished() {
     assert_eq!(body["result_paths"].as_array().unwrap().len(), 1);
 }
 
-/// A callback receiver on loopback: answers 500 to the first delivery, 200 after, and keeps
-/// what it was sent.
-#[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<(axum::http::HeaderMap, bytes::Bytes)>>>,
-}
-
-impl Receiver {
-    async fn start(&self) -> String {
-        let got = self.got.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(
-                move |headers: axum::http::HeaderMap, body: bytes::Bytes| async move {
-                    let mut got = got.lock().unwrap();
-                    got.push((headers, body));
-                    if got.len() == 1 {
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        axum::http::StatusCode::OK
-                    }
-                },
-            ),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}/hook")
-    }
-}
-
 fn caller() -> Caller {
     Caller {
         key_id: "ak".into(),
@@ -1038,7 +880,7 @@ async fn a_callback_answered_500_then_200_is_sent_twice_signed_with_one_webhook_
         .insert("ak".into(), vec![Secret::new(secret.to_whsec())]);
     settings.webhooks.retry_schedule_secs = vec![0, 1];
     settings.webhooks.jitter = 0.0;
-    let receiver = Receiver::default();
+    let receiver = Receiver::failing(1);
     let url = receiver.start().await;
 
     let state = imgforge::state::open(&settings.state, Arc::new(SystemClock))

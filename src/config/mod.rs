@@ -362,6 +362,13 @@ impl Settings {
             self.providers.dashscope.validate().map_err(|e| {
                 anyhow::anyhow!("portrait.backend = \"facechain\" needs DashScope: {e}")
             })?;
+            // FaceChain renders at most 4 images per generation task.
+            anyhow::ensure!(
+                self.portrait.images_per_task <= 4,
+                "portrait.backend = \"facechain\" renders at most 4 portraits per task; \
+                 portrait.images_per_task is {}",
+                self.portrait.images_per_task
+            );
         }
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;

@@ -14,8 +14,8 @@ use crate::portrait::backend::{
     GenerationInput, Heartbeat, PortraitBackend, RemoteRef, TrainingInput, UserModelHandle,
 };
 use crate::providers::facechain::{
-    FaceChainClient, GenerationSource, PortraitStyle, RemoteJobId, RemoteTaskId, TrainedModel,
-    TrainingPhoto,
+    FaceChainClient, GenerationSource, PhotoVerdict, PortraitStyle, RemoteJobId, RemoteTaskId,
+    TrainedModel, TrainingPhoto, describe,
 };
 use crate::providers::remote::InputPublisher;
 use crate::store::BlobStore;
@@ -70,6 +70,38 @@ impl FaceChainBackend {
         })
     }
 
+    /// What the caller should know about the photos training left out, each by its path.
+    /// Recomputed from the stored uploads (the same deterministic choice `submit_training`
+    /// made), so a worker resuming after a restart reports it too.
+    async fn left_out(&self, input: &TrainingInput) -> Result<Option<String>> {
+        let mut photos = Vec::with_capacity(input.photos.len());
+        for photo in &input.photos {
+            photos.push(TrainingPhoto {
+                url: String::new(),
+                bytes: self.blobs.get_live(&photo.blob_key).await?,
+            });
+        }
+        let verdicts = self.client.select(&photos).await?;
+        let kept = verdicts
+            .iter()
+            .filter(|v| matches!(v, PhotoVerdict::Kept { .. }))
+            .count();
+        let left: Vec<String> = input
+            .photos
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, v)| !matches!(v, PhotoVerdict::Kept { .. }))
+            .map(|(photo, v)| format!("{}: {}", photo.path, describe(v)))
+            .collect();
+        Ok((!left.is_empty()).then(|| {
+            format!(
+                "FaceChain trained on {kept} of {} photos; left out: {}",
+                input.photos.len(),
+                left.join("; ")
+            )
+        }))
+    }
+
     /// Runs `work` while extending the lease; stops when the task was taken over.
     async fn beating<T>(
         &self,
@@ -112,7 +144,7 @@ impl PortraitBackend for FaceChainBackend {
     async fn await_training(
         &self,
         job: &RemoteRef,
-        _input: &TrainingInput,
+        input: &TrainingInput,
         heartbeat: &dyn Heartbeat,
     ) -> Result<UserModelHandle> {
         let job_id = RemoteJobId(job.0.clone());
@@ -123,7 +155,7 @@ impl PortraitBackend for FaceChainBackend {
         Ok(UserModelHandle {
             photo_keys: Vec::new(),
             remote_handle: Some(model.resource_id),
-            note: None,
+            note: self.left_out(input).await?,
         })
     }
 
@@ -146,19 +178,35 @@ impl PortraitBackend for FaceChainBackend {
             resource_id,
         });
         let style = PortraitStyle::Preset(input.style.facechain_style.clone());
-        let id = self.client.submit_generation(&source, &style).await?;
+        let images = u32::try_from(input.count).unwrap_or(u32::MAX);
+        let id = self
+            .client
+            .submit_generation(&source, &style, Some(images))
+            .await?;
         Ok(RemoteRef(id.0))
     }
 
     async fn await_generation(
         &self,
         job: &RemoteRef,
-        _input: &GenerationInput,
+        input: &GenerationInput,
         heartbeat: &dyn Heartbeat,
     ) -> Result<Vec<Result<EncodedImage>>> {
         let task_id = RemoteTaskId(job.0.clone());
         let progress = ProgressSink::none();
-        self.beating(heartbeat, self.client.await_generation(&task_id, &progress))
-            .await
+        let mut images = self
+            .beating(heartbeat, self.client.await_generation(&task_id, &progress))
+            .await?;
+        // The task promised `count` portraits: extra ones are not kept, missing ones are
+        // failures of their own (state 4), not silently fewer results.
+        images.truncate(input.count);
+        while images.len() < input.count {
+            images.push(Err(Error::internal(format!(
+                "FaceChain returned {} of {} images",
+                images.len(),
+                input.count
+            ))));
+        }
+        Ok(images)
     }
 }

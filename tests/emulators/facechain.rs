@@ -65,6 +65,10 @@ struct World {
     garbled_polls: u32,
     polls: u32,
     next_id: u32,
+    /// Download every training photo as DashScope would, refusing the job when one fails.
+    fetch_photos: bool,
+    /// Sizes of the photos downloaded.
+    fetched: Vec<usize>,
 }
 
 #[derive(Clone)]
@@ -113,6 +117,17 @@ impl FaceChainEmulator {
     /// Every accepted or refused submit: its path and body.
     pub fn bodies(&self) -> Vec<(String, Value)> {
         self.world.lock().unwrap().bodies.clone()
+    }
+
+    /// From now on, training submits download their photos (so a test proves the links it
+    /// was given resolve) and are refused with 400 when one does not.
+    pub fn fetch_photos(&self) {
+        self.world.lock().unwrap().fetch_photos = true;
+    }
+
+    /// Byte sizes of the training photos downloaded so far.
+    pub fn fetched(&self) -> Vec<usize> {
+        self.world.lock().unwrap().fetched.clone()
     }
 
     pub fn polls(&self) -> u32 {
@@ -222,6 +237,32 @@ async fn submit_training(
             Json(json!({"code": "InvalidParameter", "message": "training_file_ids must hold 1-10 items", "request_id": "r"})),
         )
             .into_response();
+    }
+    let fetch = world.lock().unwrap().fetch_photos;
+    if fetch {
+        let urls: Vec<String> = body["training_file_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        for url in urls {
+            let photo = match http.get(&url).send().await {
+                Ok(answer) if answer.status().is_success() => answer.bytes().await.ok(),
+                _ => None,
+            };
+            match photo {
+                Some(bytes) => world.lock().unwrap().fetched.push(bytes.len()),
+                None => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({"code": "InvalidURL", "message": format!("cannot download {url}"), "request_id": "r"})),
+                    )
+                        .into_response();
+                }
+            }
+        }
     }
     match accept(&world, "fine-tunes", body) {
         Ok(id) => Json(json!({"output": {"job_id": id, "status": "PENDING",

@@ -19,8 +19,9 @@ pub(super) fn request(
     settings: &FaceChainSettings,
     source: &GenerationSource,
     style: &PortraitStyle,
+    images: u32,
 ) -> Result<TaskRequest> {
-    let mut parameters = json!({"n": settings.images_per_task});
+    let mut parameters = json!({"n": images});
     let mut input = serde_json::Map::new();
     let mut resources = Vec::new();
     match (source, style) {
@@ -122,6 +123,7 @@ mod tests {
             &settings,
             &model(),
             &PortraitStyle::Preset("f_idcard_female".into()),
+            4,
         )
         .unwrap();
         assert_eq!(
@@ -133,7 +135,7 @@ mod tests {
         let template = PortraitStyle::Template {
             template_url: "https://t/1.jpg".into(),
         };
-        let with_lora = request(&settings, &model(), &template).unwrap();
+        let with_lora = request(&settings, &model(), &template, 4).unwrap();
         assert_eq!(
             with_lora.body["parameters"]["style"],
             "portrait_url_template"
@@ -142,7 +144,7 @@ mod tests {
         let free = GenerationSource::TrainFree {
             photo_urls: vec!["https://u/1.jpg".into()],
         };
-        let train_free = request(&settings, &free, &template).unwrap();
+        let train_free = request(&settings, &free, &template, 4).unwrap();
         assert_eq!(
             train_free.body,
             json!({"model": "facechain-generation",
@@ -159,7 +161,7 @@ mod tests {
         let template = PortraitStyle::Template {
             template_url: "https://t/1.jpg".into(),
         };
-        let err = request(&settings, &free, &template).unwrap_err();
+        let err = request(&settings, &free, &template, 4).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("img_set"));
         let free = GenerationSource::TrainFree {
             photo_urls: vec!["https://u/1.jpg".into()],
@@ -168,6 +170,7 @@ mod tests {
             &settings,
             &free,
             &PortraitStyle::Preset("f_idcard_male".into()),
+            4,
         )
         .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("style"));

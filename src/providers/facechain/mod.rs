@@ -23,6 +23,9 @@ use crate::providers::dashscope::TaskClient;
 use crate::providers::remote::ResultDownloader;
 pub use select::PhotoVerdict;
 
+/// FaceChain's limit on `parameters.n` of one generation task.
+pub const MAX_IMAGES_PER_TASK: u32 = 4;
+
 /// A training job at DashScope (`ft-…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteJobId(pub String);
@@ -126,12 +129,22 @@ impl FaceChainClient {
         finetune::wait(&self.tasks, &self.settings, job_id, progress).await
     }
 
+    /// Starts a generation of `images` portraits (FaceChain renders 1–4 per task; `None`
+    /// asks for `providers.facechain.images_per_task`).
     pub async fn submit_generation(
         &self,
         source: &GenerationSource,
         style: &PortraitStyle,
+        images: Option<u32>,
     ) -> Result<RemoteTaskId> {
-        let request = generation::request(&self.settings, source, style)?;
+        let images = images.unwrap_or(self.settings.images_per_task);
+        if !(1..=MAX_IMAGES_PER_TASK).contains(&images) {
+            return Err(Error::invalid(
+                "images",
+                format!("FaceChain renders 1–{MAX_IMAGES_PER_TASK} images per task, not {images}"),
+            ));
+        }
+        let request = generation::request(&self.settings, source, style, images)?;
         let id = self.tasks.submit_paced(&request).await?;
         Ok(RemoteTaskId(id))
     }
@@ -146,7 +159,9 @@ impl FaceChainClient {
         generation::wait(&self.tasks, &self.downloader, task_id, progress).await
     }
 
-    async fn select(&self, photos: &[TrainingPhoto]) -> Result<Vec<PhotoVerdict>> {
+    /// Which photos training keeps (the same choice `submit_training` makes), and why the
+    /// others are left out. CPU work on a blocking thread.
+    pub async fn select(&self, photos: &[TrainingPhoto]) -> Result<Vec<PhotoVerdict>> {
         let bytes: Vec<Bytes> = photos.iter().map(|p| p.bytes.clone()).collect();
         let keep = self.settings.max_training_photos;
         let min_side = self.settings.min_photo_side;
@@ -159,7 +174,8 @@ impl FaceChainClient {
     }
 }
 
-fn describe(verdict: &PhotoVerdict) -> String {
+/// A verdict in words, for task messages.
+pub fn describe(verdict: &PhotoVerdict) -> String {
     match verdict {
         PhotoVerdict::Kept { .. } => "kept".to_owned(),
         PhotoVerdict::Surplus { .. } => "better photos filled the places".to_owned(),
