@@ -519,6 +519,13 @@ presigned_url_ttl_secs = 900
             jail.set_env("IMGFORGE__PROVIDERS__DASHSCOPE__API_KEY", "sk-test");
             let settings = Settings::load(None, &cli).unwrap();
             assert_eq!(settings.portrait.backend, PortraitBackendKind::FaceChain);
+            jail.set_env("IMGFORGE__PORTRAIT__IMAGES_PER_TASK", "8");
+            let err = Settings::load(None, &cli).unwrap_err();
+            assert!(
+                err.to_string().contains("portrait.images_per_task"),
+                "{err}"
+            );
+            jail.set_env("IMGFORGE__PORTRAIT__IMAGES_PER_TASK", "4");
             jail.set_env("IMGFORGE__PORTRAIT__BACKEND", "cloud");
             assert!(Settings::load(None, &cli).is_err());
             Ok(())
