@@ -914,6 +914,21 @@ async fn a_callback_answered_500_then_200_is_sent_twice_signed_with_one_webhook_
 
     let got = receiver.got.lock().unwrap().clone();
     assert_eq!(got.len(), 2, "500 then 200: two attempts");
+    // Each attempt is in the state store's history.
+    let history = portraits
+        .state
+        .callback_attempts(&outbox.webhook_id)
+        .await
+        .unwrap();
+    let seen: Vec<(i64, &str, Option<i64>)> = history
+        .iter()
+        .map(|a| (a.attempt, a.outcome.as_str(), a.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [(1, "retrying", Some(500)), (2, "delivered", Some(200))],
+        "{history:?}"
+    );
     let verifier = Verifier::new(vec![secret], Duration::from_secs(300));
     for (headers, body) in &got {
         assert_eq!(headers["webhook-id"], outbox.webhook_id.as_str());

@@ -22,9 +22,12 @@ pub struct WebhookSettings {
     /// Bytes of a receiver's answer read (and kept in the attempt log); the rest is dropped.
     pub max_response_bytes: usize,
     pub user_agent: String,
-    /// Endpoints remembered as disabled (they answered 410) by the server's attempt log; past
-    /// this the oldest is forgotten, and a later callback to it is tried (and disabled) again.
+    /// Endpoints disabled by a 410 cached in memory in front of the state store (which keeps
+    /// them all for `history_retention_secs`); past this the oldest leaves the cache.
     pub max_disabled_endpoints: usize,
+    /// How long the state store keeps each delivery attempt and each endpoint disabled by a
+    /// 410.
+    pub history_retention_secs: u64,
     /// Derives each tenant's signing secret when `secrets` does not list one:
     /// `whsec_` + base64(HMAC-SHA256(master_secret, "imgforge-webhook:" + tenant)).
     pub master_secret: Secret,
@@ -43,6 +46,7 @@ impl Default for WebhookSettings {
             max_response_bytes: 4096,
             user_agent: "imgforge-webhooks/1".to_owned(),
             max_disabled_endpoints: 10_000,
+            history_retention_secs: 7 * 24 * 3600,
             master_secret: Secret::default(),
             secrets: BTreeMap::new(),
         }
@@ -68,6 +72,10 @@ impl WebhookSettings {
         anyhow::ensure!(
             self.max_disabled_endpoints > 0,
             "webhooks.max_disabled_endpoints must be positive"
+        );
+        anyhow::ensure!(
+            self.history_retention_secs > 0,
+            "webhooks.history_retention_secs must be positive"
         );
         Ok(())
     }

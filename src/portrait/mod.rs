@@ -23,7 +23,7 @@ use crate::state::{
     PortraitTask, PortraitUpload, StateStore, TaskType, UserModel, UserModelStatus,
 };
 use crate::store::BlobStore;
-use crate::webhooks::{CallbackSink, Deliverer, TracingAttemptLog};
+use crate::webhooks::{CallbackSink, Deliverer, StoreAttemptLog};
 use backend::PortraitBackend;
 use styles::StyleCatalogue;
 
@@ -63,8 +63,10 @@ impl Portraits {
         engine: Arc<Engine>,
         state: Arc<dyn StateStore>,
     ) -> anyhow::Result<Self> {
-        let log = Arc::new(TracingAttemptLog::new(
+        let log = Arc::new(StoreAttemptLog::new(
+            state.clone(),
             settings.webhooks.max_disabled_endpoints,
+            Duration::from_secs(settings.webhooks.history_retention_secs),
         ));
         let deliverer = Arc::new(Deliverer::new(&settings.fetch, &settings.webhooks, log)?);
         let backend: Arc<dyn PortraitBackend> = match settings.portrait.backend {

@@ -25,8 +25,8 @@ use async_trait::async_trait;
 
 pub use clock::{Clock, ManualClock, SystemClock, from_millis, to_millis};
 pub use portrait_records::{
-    DeletedUserModel, PortraitCallback, PortraitTask, PortraitUpload, TaskEnd, TaskState, TaskType,
-    UserModel, UserModelStatus,
+    CallbackAttempt, DeletedUserModel, PortraitCallback, PortraitTask, PortraitUpload, TaskEnd,
+    TaskState, TaskType, UserModel, UserModelStatus,
 };
 pub use portraits::PortraitStore;
 pub use records::{CoverRecord, CoverStatus, ReferenceImage, SweepReport};

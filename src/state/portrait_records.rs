@@ -1,6 +1,6 @@
 //! Portrait rows (seed 003), free of any SQL or proto type.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 
@@ -194,6 +194,26 @@ pub struct PortraitCallback {
     pub attempts: i64,
     pub delivered_at: Option<SystemTime>,
     pub created_at: SystemTime,
+    pub expires_at: SystemTime,
+}
+
+/// One callback delivery attempt as the history keeps it (the webhooks module's
+/// `AttemptRecord`, in the store's own terms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackAttempt {
+    pub webhook_id: String,
+    pub tenant: String,
+    /// Redacted: no query string, no credentials.
+    pub url: String,
+    pub attempt: i64,
+    /// The `webhook-timestamp` sent, Unix seconds.
+    pub sent_timestamp: i64,
+    /// `delivered`, `retrying`, `gave_up`, `disabled` or `refused`.
+    pub outcome: String,
+    pub status: Option<i64>,
+    pub detail: String,
+    pub next_in: Option<Duration>,
+    pub at: SystemTime,
     pub expires_at: SystemTime,
 }
 

@@ -11,8 +11,8 @@ use sqlx::any::AnyRow;
 
 use super::clock::{from_millis, to_millis};
 use super::portrait_records::{
-    DeletedUserModel, PortraitCallback, PortraitTask, PortraitUpload, TaskEnd, TaskState, TaskType,
-    UserModel, UserModelStatus,
+    CallbackAttempt, DeletedUserModel, PortraitCallback, PortraitTask, PortraitUpload, TaskEnd,
+    TaskState, TaskType, UserModel, UserModelStatus,
 };
 use super::portraits::PortraitStore;
 use super::sql::{SqlStateStore, unavailable};
@@ -82,6 +82,29 @@ fn callback_from_row(row: &AnyRow) -> Result<PortraitCallback> {
             .map_err(&d)?
             .map(from_millis),
         created_at: from_millis(row.try_get("created_at").map_err(&d)?),
+        expires_at: from_millis(row.try_get("expires_at").map_err(&d)?),
+    })
+}
+
+const ATTEMPT_COLUMNS: &str = "webhook_id, tenant, url, attempt, sent_timestamp, outcome, \
+    status, detail, next_in_ms, at, expires_at";
+
+fn attempt_from_row(row: &AnyRow) -> Result<CallbackAttempt> {
+    let d = bad_row("callback attempt");
+    Ok(CallbackAttempt {
+        webhook_id: row.try_get("webhook_id").map_err(&d)?,
+        tenant: row.try_get("tenant").map_err(&d)?,
+        url: row.try_get("url").map_err(&d)?,
+        attempt: row.try_get("attempt").map_err(&d)?,
+        sent_timestamp: row.try_get("sent_timestamp").map_err(&d)?,
+        outcome: row.try_get("outcome").map_err(&d)?,
+        status: row.try_get("status").map_err(&d)?,
+        detail: row.try_get("detail").map_err(&d)?,
+        next_in: row
+            .try_get::<Option<i64>, _>("next_in_ms")
+            .map_err(&d)?
+            .map(|ms| Duration::from_millis(ms.max(0) as u64)),
+        at: from_millis(row.try_get("at").map_err(&d)?),
         expires_at: from_millis(row.try_get("expires_at").map_err(&d)?),
     })
 }
@@ -479,5 +502,82 @@ impl PortraitStore for SqlStateStore {
         .await
         .map_err(|e| unavailable("list pending callbacks", e))?;
         rows.iter().map(callback_from_row).collect()
+    }
+
+    async fn insert_callback_attempt(&self, a: &CallbackAttempt) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO callback_attempts ({ATTEMPT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&a.webhook_id)
+        .bind(&a.tenant)
+        .bind(&a.url)
+        .bind(a.attempt)
+        .bind(a.sent_timestamp)
+        .bind(&a.outcome)
+        .bind(a.status)
+        .bind(&a.detail)
+        .bind(
+            a.next_in
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
+        .bind(to_millis(a.at))
+        .bind(to_millis(a.expires_at))
+        .execute(self.pool())
+        .await
+        .map_err(|e| unavailable("record a callback attempt", e))?;
+        Ok(())
+    }
+
+    async fn callback_attempts(&self, webhook_id: &str) -> Result<Vec<CallbackAttempt>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM callback_attempts \
+             WHERE webhook_id = $1 AND expires_at > $2 ORDER BY at, attempt"
+        ))
+        .bind(webhook_id)
+        .bind(self.now())
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| unavailable("read callback attempts", e))?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn disable_callback_endpoint(
+        &self,
+        tenant: &str,
+        url_sha256: &str,
+        url: &str,
+        expires_at: SystemTime,
+    ) -> Result<()> {
+        // A second 410 (another replica, a re-sent callback) renews the entry.
+        sqlx::query(
+            "INSERT INTO disabled_callback_endpoints \
+             (tenant, url_sha256, url, disabled_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant, url_sha256) DO UPDATE SET \
+             disabled_at = excluded.disabled_at, expires_at = excluded.expires_at",
+        )
+        .bind(tenant)
+        .bind(url_sha256)
+        .bind(url)
+        .bind(self.now())
+        .bind(to_millis(expires_at))
+        .execute(self.pool())
+        .await
+        .map_err(|e| unavailable("disable a callback endpoint", e))?;
+        Ok(())
+    }
+
+    async fn callback_endpoint_disabled(&self, tenant: &str, url_sha256: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM disabled_callback_endpoints \
+             WHERE tenant = $1 AND url_sha256 = $2 AND expires_at > $3",
+        )
+        .bind(tenant)
+        .bind(url_sha256)
+        .bind(self.now())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| unavailable("read disabled callback endpoints", e))?;
+        Ok(row.is_some())
     }
 }

@@ -323,3 +323,87 @@ async fn concurrent_claimers_take_every_task_exactly_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn callback_history_and_disabled_endpoints_are_kept_until_they_expire() {
+    on_each_backend(|b| async move {
+        let now = b.clock.now();
+        let attempt = |n: i64, outcome: &str, status: i64| CallbackAttempt {
+            webhook_id: "msg_T1".into(),
+            tenant: "ak_a".into(),
+            url: "https://hooks.example.com/p".into(),
+            attempt: n,
+            sent_timestamp: 1_700_000_000 + n,
+            outcome: outcome.into(),
+            status: Some(status),
+            detail: format!("answered {status}"),
+            next_in: (outcome == "retrying").then(|| Duration::from_secs(5)),
+            at: now + Duration::from_secs(n as u64),
+            expires_at: now + Duration::from_secs(60),
+        };
+        let first = attempt(1, "retrying", 500);
+        let second = attempt(2, "delivered", 200);
+        // Inserted out of order: the history reads in the order they happened.
+        b.store.insert_callback_attempt(&second).await.unwrap();
+        b.store.insert_callback_attempt(&first).await.unwrap();
+        // A restart re-sends and counts from 1 again; both runs stay.
+        let resent = CallbackAttempt {
+            at: now + Duration::from_secs(10),
+            ..attempt(1, "delivered", 200)
+        };
+        b.store.insert_callback_attempt(&resent).await.unwrap();
+        assert_eq!(
+            b.store.callback_attempts("msg_T1").await.unwrap(),
+            vec![first, second, resent]
+        );
+        assert!(
+            b.store
+                .callback_attempts("msg_T2")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let expires = now + Duration::from_secs(30);
+        b.store
+            .disable_callback_endpoint("ak_a", "h1", "https://gone.example.com/", expires)
+            .await
+            .unwrap();
+        // Again (another replica): renewed, not a duplicate-key error.
+        b.store
+            .disable_callback_endpoint("ak_a", "h1", "https://gone.example.com/", expires)
+            .await
+            .unwrap();
+        assert!(
+            b.store
+                .callback_endpoint_disabled("ak_a", "h1")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !b.store
+                .callback_endpoint_disabled("ak_b", "h1")
+                .await
+                .unwrap()
+        );
+
+        b.clock.advance(Duration::from_secs(45));
+        assert!(
+            !b.store
+                .callback_endpoint_disabled("ak_a", "h1")
+                .await
+                .unwrap()
+        );
+        b.clock.advance(Duration::from_secs(30));
+        assert!(
+            b.store
+                .callback_attempts("msg_T1")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(b.store.sweep().await.unwrap().portraits >= 4);
+        b
+    })
+    .await;
+}

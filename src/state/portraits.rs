@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::portrait_records::{
-    DeletedUserModel, PortraitCallback, PortraitTask, PortraitUpload, TaskEnd, UserModel,
-    UserModelStatus,
+    CallbackAttempt, DeletedUserModel, PortraitCallback, PortraitTask, PortraitUpload, TaskEnd,
+    UserModel, UserModelStatus,
 };
 use crate::error::Result;
 
@@ -89,4 +89,22 @@ pub trait PortraitStore: Send + Sync {
 
     /// Callbacks not yet delivered, oldest first.
     async fn pending_callbacks(&self, limit: i64) -> Result<Vec<PortraitCallback>>;
+
+    /// Adds one attempt to the delivery history (kept until its `expires_at`).
+    async fn insert_callback_attempt(&self, attempt: &CallbackAttempt) -> Result<()>;
+
+    /// The live history of one callback, oldest attempt first.
+    async fn callback_attempts(&self, webhook_id: &str) -> Result<Vec<CallbackAttempt>>;
+
+    /// Remembers that `tenant`'s endpoint (by the SHA-256 of its URL) answered 410, until
+    /// `expires_at`; `url` is the redacted form, for operators.
+    async fn disable_callback_endpoint(
+        &self,
+        tenant: &str,
+        url_sha256: &str,
+        url: &str,
+        expires_at: SystemTime,
+    ) -> Result<()>;
+
+    async fn callback_endpoint_disabled(&self, tenant: &str, url_sha256: &str) -> Result<bool>;
 }

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "portrait uploads, user models, tasks, callbacks",
         include_str!("migrations/0002_portraits.sql"),
     ),
+    (
+        3,
+        "callback attempt history, disabled callback endpoints",
+        include_str!("migrations/0003_callback_history.sql"),
+    ),
 ];
 
 #[derive(Debug)]
@@ -322,7 +327,13 @@ impl StateStore for SqlStateStore {
                 .map_err(|e| unavailable("sweep", e))?;
             *count += done.rows_affected();
         }
-        for table in ["portrait_tasks", "portrait_user_models", "portrait_uploads"] {
+        for table in [
+            "portrait_tasks",
+            "portrait_user_models",
+            "portrait_uploads",
+            "callback_attempts",
+            "disabled_callback_endpoints",
+        ] {
             let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
                 .bind(now)
                 .execute(&self.pool)

@@ -14,6 +14,7 @@ pub mod schedule;
 pub mod secret;
 pub mod signature;
 pub mod sink;
+pub mod store_log;
 pub mod tenant_secrets;
 
 pub use attempt_log::{
@@ -24,4 +25,5 @@ pub use schedule::RetrySchedule;
 pub use secret::WebhookSecret;
 pub use signature::{Verifier, VerifyError, signature_header};
 pub use sink::CallbackSink;
+pub use store_log::StoreAttemptLog;
 pub use tenant_secrets::TenantSecrets;
