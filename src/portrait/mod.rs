@@ -46,6 +46,8 @@ pub struct Portraits {
     pub styles: StyleCatalogue,
     pub settings: PortraitSettings,
     pub limits: ImageLimits,
+    /// This process's name on the callback claims it holds (`portrait_callbacks.sender`).
+    pub sender: String,
 }
 
 /// What a create call returns (seed: `{task_id, user_id}`).
@@ -104,6 +106,7 @@ impl Portraits {
             styles: StyleCatalogue::load(&settings.portrait.styles_file)?,
             settings: settings.portrait.clone(),
             limits: settings.limits,
+            sender: format!("cb-{}", uuid::Uuid::new_v4().simple()),
         })
     }
 

@@ -21,7 +21,7 @@ use crate::state::{PortraitCallback, PortraitTask, TaskEnd, TaskState, TaskType,
 /// is abandoned to its lease, and taken over by the next claim). First, callbacks a previous
 /// process left undelivered are sent again.
 pub fn spawn(portraits: Arc<Portraits>, shutdown: CancellationToken) {
-    tokio::spawn(super::callbacks::resume(
+    tokio::spawn(super::callbacks::redeliver(
         portraits.clone(),
         shutdown.clone(),
     ));

@@ -580,4 +580,62 @@ impl PortraitStore for SqlStateStore {
         .map_err(|e| unavailable("read disabled callback endpoints", e))?;
         Ok(row.is_some())
     }
+
+    async fn claim_callbacks(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+        webhook_id: Option<&str>,
+    ) -> Result<Vec<PortraitCallback>> {
+        let now = self.now();
+        let lock = if self.backend_name() == "postgres" {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        // Repeated outside the subquery for the same reason as in claim_portrait_task.
+        let claimable = "delivered_at IS NULL AND expires_at > $3 \
+                         AND (sender_until IS NULL OR sender_until <= $3) \
+                         AND ($5 = '' OR webhook_id = $5)";
+        let rows = sqlx::query(&format!(
+            "UPDATE portrait_callbacks SET sender = $1, sender_until = $2 \
+             WHERE webhook_id IN (SELECT webhook_id FROM portrait_callbacks WHERE {claimable} \
+                                  ORDER BY created_at, webhook_id LIMIT $4{lock}) \
+             AND {claimable} RETURNING {CALLBACK_COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(now.saturating_add(millis(lease)))
+        .bind(now)
+        .bind(limit)
+        .bind(webhook_id.unwrap_or(""))
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| unavailable("claim callbacks", e))?;
+        let mut claimed = rows
+            .iter()
+            .map(callback_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|c| c.created_at);
+        Ok(claimed)
+    }
+
+    async fn renew_callback_claim(
+        &self,
+        webhook_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE portrait_callbacks SET sender_until = $1 \
+             WHERE webhook_id = $2 AND sender = $3 AND delivered_at IS NULL",
+        )
+        .bind(self.now().saturating_add(millis(lease)))
+        .bind(webhook_id)
+        .bind(owner)
+        .execute(self.pool())
+        .await
+        .map_err(|e| unavailable("renew a callback claim", e))?;
+        Ok(done.rows_affected() == 1)
+    }
 }

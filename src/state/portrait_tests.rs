@@ -407,3 +407,99 @@ async fn callback_history_and_disabled_endpoints_are_kept_until_they_expire() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_callback_is_claimed_by_one_process_until_its_claim_lapses() {
+    on_each_backend(|b| async move {
+        let now = b.clock.now();
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let t = task(&b, "ak_a", "U1");
+            b.store.insert_portrait_task(&t).await.unwrap();
+            let claimed = b
+                .store
+                .claim_portrait_task("w1", LEASE)
+                .await
+                .unwrap()
+                .unwrap();
+            let callback = PortraitCallback {
+                webhook_id: format!("msg_{n}"),
+                task_id: claimed.id.clone(),
+                tenant: "ak_a".into(),
+                url: "https://example.com/hook".into(),
+                body: "{}".into(),
+                attempts: 0,
+                delivered_at: None,
+                created_at: now + Duration::from_millis(n),
+                expires_at: now + Duration::from_secs(3600),
+            };
+            let end = TaskEnd {
+                state: TaskState::Succeeded,
+                result_keys: vec![],
+                error: None,
+            };
+            assert!(
+                b.store
+                    .finish_portrait_task(&claimed.id, "w1", &end, Some(&callback))
+                    .await
+                    .unwrap()
+            );
+            ids.push(callback.webhook_id);
+        }
+        let lease = Duration::from_secs(10);
+        // The process that finished msg_1 takes just that one.
+        let one = b
+            .store
+            .claim_callbacks("p1", lease, 5, Some("msg_1"))
+            .await
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].webhook_id, "msg_1");
+        // Another process at start-up takes the rest, oldest first, not msg_1.
+        let rest = b.store.claim_callbacks("p2", lease, 5, None).await.unwrap();
+        let got: Vec<&str> = rest.iter().map(|c| c.webhook_id.as_str()).collect();
+        assert_eq!(got, ["msg_0", "msg_2"]);
+        assert!(
+            b.store
+                .claim_callbacks("p3", lease, 5, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // p1 renews; p2 goes silent. After the lease only p2's callbacks are free again.
+        b.clock.advance(Duration::from_secs(6));
+        assert!(
+            b.store
+                .renew_callback_claim("msg_1", "p1", lease)
+                .await
+                .unwrap()
+        );
+        b.clock.advance(Duration::from_secs(6));
+        let taken = b.store.claim_callbacks("p3", lease, 5, None).await.unwrap();
+        let got: Vec<&str> = taken.iter().map(|c| c.webhook_id.as_str()).collect();
+        assert_eq!(got, ["msg_0", "msg_2"]);
+        assert!(
+            !b.store
+                .renew_callback_claim("msg_0", "p2", lease)
+                .await
+                .unwrap()
+        );
+        // Delivered: nobody claims it again, and its claim cannot be renewed.
+        b.store
+            .record_callback_attempt("msg_1", true)
+            .await
+            .unwrap();
+        b.clock.advance(Duration::from_secs(20));
+        let again = b.store.claim_callbacks("p4", lease, 5, None).await.unwrap();
+        assert_eq!(again.len(), 2, "msg_0 and msg_2 lapsed, msg_1 delivered");
+        assert!(
+            !b.store
+                .renew_callback_claim("msg_1", "p1", lease)
+                .await
+                .unwrap()
+        );
+        b
+    })
+    .await;
+}

@@ -90,6 +90,26 @@ pub trait PortraitStore: Send + Sync {
     /// Callbacks not yet delivered, oldest first.
     async fn pending_callbacks(&self, limit: i64) -> Result<Vec<PortraitCallback>>;
 
+    /// Takes up to `limit` undelivered callbacks (only `webhook_id` when given) whose
+    /// delivery claim is free or has lapsed, for `owner` until now + `lease`, oldest first.
+    /// Two processes never hold the same callback at once.
+    async fn claim_callbacks(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+        webhook_id: Option<&str>,
+    ) -> Result<Vec<PortraitCallback>>;
+
+    /// Extends `owner`'s claim to now + `lease`; false when it lapsed and another took it, or
+    /// the callback is done.
+    async fn renew_callback_claim(
+        &self,
+        webhook_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool>;
+
     /// Adds one attempt to the delivery history (kept until its `expires_at`).
     async fn insert_callback_attempt(&self, attempt: &CallbackAttempt) -> Result<()>;
 

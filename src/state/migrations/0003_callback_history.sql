@@ -28,3 +28,9 @@ CREATE TABLE disabled_callback_endpoints (
     PRIMARY KEY (tenant, url_sha256)
 );
 CREATE INDEX disabled_callback_endpoints_expires_at ON disabled_callback_endpoints (expires_at);
+
+-- Who is delivering an outbox row, until when (renewed while the schedule runs): a replica
+-- starting up, or one looking for callbacks a dead process left, takes only rows whose claim
+-- has lapsed, so two processes never send the same callback at once.
+ALTER TABLE portrait_callbacks ADD COLUMN sender TEXT;
+ALTER TABLE portrait_callbacks ADD COLUMN sender_until BIGINT;
