@@ -413,9 +413,10 @@ async fn run(
             return;
         }
     }
-    let saved = match script {
-        RunScript::Short { images } => Some(images),
-        _ => None,
+    let saved = if let RunScript::Short { images } = script {
+        Some(images)
+    } else {
+        None
     };
     match script {
         RunScript::Fail { exception_type, .. } => {
