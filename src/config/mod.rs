@@ -32,7 +32,7 @@ pub use blob_store::{
 };
 pub use cover::{CoverSettings, DEFAULT_PROMPT_TEMPLATE};
 pub use inpaint::InpaintSettings;
-pub use portrait::{PortraitBackendKind, PortraitSettings};
+pub use portrait::{PortraitBackendKind, PortraitComfyUiSettings, PortraitSettings};
 pub use resilience::ResilienceSettings;
 pub use secret::Secret;
 pub use state::StateSettings;
@@ -370,6 +370,22 @@ impl Settings {
                 self.portrait.images_per_task
             );
         }
+        if self.portrait.backend == PortraitBackendKind::ComfyUi {
+            let Some(comfyui) = &self.providers.comfyui else {
+                anyhow::bail!(
+                    "portrait.backend = \"comfyui\" needs [providers.comfyui] (at least \
+                     providers.comfyui.base_url)"
+                );
+            };
+            // One run renders the whole task; ComfyUI results past max_images are not read.
+            anyhow::ensure!(
+                self.portrait.images_per_task <= comfyui.max_images as usize,
+                "portrait.backend = \"comfyui\" reads at most providers.comfyui.max_images ({}) \
+                 images per run; portrait.images_per_task is {}",
+                comfyui.max_images,
+                self.portrait.images_per_task
+            );
+        }
         self.models.style.validate()?;
         self.models.super_resolution.validate()?;
         if let Some(comfyui) = &self.providers.comfyui {
@@ -528,6 +544,34 @@ presigned_url_ttl_secs = 900
             jail.set_env("IMGFORGE__PORTRAIT__IMAGES_PER_TASK", "4");
             jail.set_env("IMGFORGE__PORTRAIT__BACKEND", "cloud");
             assert!(Settings::load(None, &cli).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_comfyui_portrait_backend_needs_a_comfyui_server() {
+        let cli = CliOverrides::default();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("IMGFORGE__PORTRAIT__BACKEND", "comfyui");
+            let err = Settings::load(None, &cli).unwrap_err();
+            assert!(err.to_string().contains("[providers.comfyui]"), "{err}");
+            jail.set_env(
+                "IMGFORGE__PROVIDERS__COMFYUI__BASE_URL",
+                "http://127.0.0.1:8188",
+            );
+            let settings = Settings::load(None, &cli).unwrap();
+            assert_eq!(settings.portrait.backend, PortraitBackendKind::ComfyUi);
+            assert_eq!(
+                settings.portrait.comfyui.workflow_dir,
+                std::path::PathBuf::from("workflows/comfyui")
+            );
+            jail.set_env("IMGFORGE__PORTRAIT__COMFYUI__WIDTH", "770");
+            let err = Settings::load(None, &cli).unwrap_err();
+            assert!(err.to_string().contains("portrait.comfyui.width"), "{err}");
+            jail.set_env("IMGFORGE__PORTRAIT__COMFYUI__WIDTH", "768");
+            jail.set_env("IMGFORGE__PROVIDERS__COMFYUI__MAX_IMAGES", "2");
+            let err = Settings::load(None, &cli).unwrap_err();
+            assert!(err.to_string().contains("max_images"), "{err}");
             Ok(())
         });
     }

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PortraitSettings {
-    /// What renders portraits: this process (`local`) or DashScope FaceChain (`facechain`,
-    /// needs `providers.dashscope.api_key`).
+    /// What renders portraits: this process (`local`), DashScope FaceChain (`facechain`,
+    /// needs `providers.dashscope.api_key`) or a ComfyUI server (`comfyui`, needs
+    /// `[providers.comfyui]`).
     pub backend: PortraitBackendKind,
     /// Workers of this process claiming tasks from the state store (0: this replica only
     /// serves the API and leaves the work to others).
@@ -49,6 +50,56 @@ pub struct PortraitSettings {
     /// Undelivered callbacks a starting process sends again (oldest first); the rest wait for
     /// the next start.
     pub max_resumed_callbacks: i64,
+    /// `[portrait.comfyui]`: the portrait workflow when `backend = "comfyui"`.
+    pub comfyui: PortraitComfyUiSettings,
+}
+
+/// How `portrait.backend = "comfyui"` renders: each style's `comfyui_template` names
+/// `<workflow_dir>/<template>.json`, an API-format graph fed with the user's best photo
+/// (`{{reference_image}}`) and the style's `comfyui_prompt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortraitComfyUiSettings {
+    /// Where the styles' templates are (relative paths: to the working directory).
+    pub workflow_dir: std::path::PathBuf,
+    /// Replaces `{{checkpoint}}`: InstantID needs an SDXL checkpoint, so not the cover's
+    /// `providers.comfyui.checkpoint`.
+    pub checkpoint: String,
+    /// Portrait size; multiples of 8 (latents are 1/8 of the picture).
+    pub width: u32,
+    pub height: u32,
+    /// Replaces `{{negative_prompt}}` for every style.
+    pub negative_prompt: String,
+}
+
+impl Default for PortraitComfyUiSettings {
+    fn default() -> Self {
+        PortraitComfyUiSettings {
+            workflow_dir: "workflows/comfyui".into(),
+            checkpoint: "sd_xl_base_1.0.safetensors".to_owned(),
+            width: 768,
+            height: 1024,
+            negative_prompt: "lowres, blurry, deformed face, distorted features, extra limbs, \
+                              watermark, text"
+                .to_owned(),
+        }
+    }
+}
+
+impl PortraitComfyUiSettings {
+    fn validate(&self) -> anyhow::Result<()> {
+        for (key, side) in [("width", self.width), ("height", self.height)] {
+            if !(256..=2048).contains(&side) || side % 8 != 0 {
+                anyhow::bail!(
+                    "portrait.comfyui.{key} must be a multiple of 8 within 256..=2048, got {side}"
+                );
+            }
+        }
+        if self.checkpoint.trim().is_empty() {
+            anyhow::bail!("portrait.comfyui.checkpoint must name the server's checkpoint");
+        }
+        Ok(())
+    }
 }
 
 /// `portrait.backend`.
@@ -57,6 +108,7 @@ pub struct PortraitSettings {
 pub enum PortraitBackendKind {
     Local,
     FaceChain,
+    ComfyUi,
 }
 
 impl Default for PortraitSettings {
@@ -81,6 +133,7 @@ impl Default for PortraitSettings {
             watch_poll_ms: 500,
             styles_file: String::new(),
             max_resumed_callbacks: 1000,
+            comfyui: PortraitComfyUiSettings::default(),
         }
     }
 }
@@ -126,6 +179,6 @@ impl PortraitSettings {
                 "portrait.min_sharpness must be >= 0 and portrait.max_subject_distance within 0..=1"
             );
         }
-        Ok(())
+        self.comfyui.validate()
     }
 }

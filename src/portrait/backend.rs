@@ -57,6 +57,30 @@ pub trait Heartbeat: Send + Sync {
     async fn beat(&self) -> bool;
 }
 
+/// Runs `work` while extending the lease every `every`; stops (CANCELLED) when the task was
+/// taken over. For remote backends, whose step is one long wait on someone else's server.
+pub async fn beating<T>(
+    heartbeat: &dyn Heartbeat,
+    every: std::time::Duration,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::pin!(work);
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = ticks.tick() => {
+                if !heartbeat.beat().await {
+                    return Err(crate::error::Error::new(
+                        crate::error::ErrorCode::Cancelled,
+                        "the task was taken over by another worker",
+                    ));
+                }
+            }
+        }
+    }
+}
+
 /// Errors: a retryable [`crate::error::Error`] gives the task back to the queue; any other
 /// ends it in state 5 with the error's message.
 #[async_trait]

@@ -9,9 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{EncodedImage, ProgressSink, SourceImage};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::portrait::backend::{
-    GenerationInput, Heartbeat, PortraitBackend, RemoteRef, TrainingInput, UserModelHandle,
+    GenerationInput, Heartbeat, PortraitBackend, RemoteRef, TrainingInput, UserModelHandle, beating,
 };
 use crate::providers::facechain::{
     FaceChainClient, GenerationSource, PhotoVerdict, PortraitStyle, RemoteJobId, RemoteTaskId,
@@ -101,29 +101,6 @@ impl FaceChainBackend {
             )
         }))
     }
-
-    /// Runs `work` while extending the lease; stops when the task was taken over.
-    async fn beating<T>(
-        &self,
-        heartbeat: &dyn Heartbeat,
-        work: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        tokio::pin!(work);
-        let mut ticks = tokio::time::interval(self.heartbeat_every);
-        loop {
-            tokio::select! {
-                done = &mut work => return done,
-                _ = ticks.tick() => {
-                    if !heartbeat.beat().await {
-                        return Err(Error::new(
-                            ErrorCode::Cancelled,
-                            "the task was taken over by another worker",
-                        ));
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -149,9 +126,12 @@ impl PortraitBackend for FaceChainBackend {
     ) -> Result<UserModelHandle> {
         let job_id = RemoteJobId(job.0.clone());
         let progress = ProgressSink::none();
-        let model = self
-            .beating(heartbeat, self.client.await_training(&job_id, &progress))
-            .await?;
+        let model = beating(
+            heartbeat,
+            self.heartbeat_every,
+            self.client.await_training(&job_id, &progress),
+        )
+        .await?;
         Ok(UserModelHandle {
             photo_keys: Vec::new(),
             remote_handle: Some(model.resource_id),
@@ -194,9 +174,12 @@ impl PortraitBackend for FaceChainBackend {
     ) -> Result<Vec<Result<EncodedImage>>> {
         let task_id = RemoteTaskId(job.0.clone());
         let progress = ProgressSink::none();
-        let mut images = self
-            .beating(heartbeat, self.client.await_generation(&task_id, &progress))
-            .await?;
+        let mut images = beating(
+            heartbeat,
+            self.heartbeat_every,
+            self.client.await_generation(&task_id, &progress),
+        )
+        .await?;
         // The task promised `count` portraits: extra ones are not kept, missing ones are
         // failures of their own (state 4), not silently fewer results.
         images.truncate(input.count);

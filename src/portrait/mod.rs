@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod callbacks;
+pub mod comfyui;
 pub mod facechain;
 pub mod local;
 pub mod styles;
@@ -58,7 +59,7 @@ pub struct Created {
 }
 
 impl Portraits {
-    /// The backend `portrait.backend` names (local or FaceChain), and callbacks signed and delivered by the
+    /// The backend `portrait.backend` names (local, FaceChain or ComfyUI), and callbacks signed and delivered by the
     /// webhook deliverer under the image fetch address policy.
     pub fn from_settings(
         settings: &Settings,
@@ -71,6 +72,8 @@ impl Portraits {
             Duration::from_secs(settings.webhooks.history_retention_secs),
         ));
         let deliverer = Arc::new(Deliverer::new(&settings.fetch, &settings.webhooks, log)?);
+        // Loaded first: the ComfyUI backend loads the workflows its styles name.
+        let styles = StyleCatalogue::load(&settings.portrait.styles_file)?;
         let backend: Arc<dyn PortraitBackend> = match settings.portrait.backend {
             PortraitBackendKind::Local => Arc::new(local::LocalBackend::new(
                 engine.clone(),
@@ -96,6 +99,22 @@ impl Portraits {
                     Duration::from_secs(settings.portrait.heartbeat_secs),
                 ))
             }
+            PortraitBackendKind::ComfyUi => {
+                let Some(comfyui) = &settings.providers.comfyui else {
+                    anyhow::bail!("portrait.backend = \"comfyui\" needs [providers.comfyui]");
+                };
+                let client =
+                    crate::providers::comfyui::ComfyUiClient::new(comfyui, settings.limits)?;
+                Arc::new(comfyui::ComfyUiBackend::new(
+                    Arc::new(client),
+                    local::LocalBackend::new(engine.clone(), settings.limits, &settings.portrait),
+                    engine.blobs().clone(),
+                    settings.limits,
+                    &styles,
+                    &settings.portrait.comfyui,
+                    Duration::from_secs(settings.portrait.heartbeat_secs),
+                )?)
+            }
         };
         Ok(Portraits {
             backend,
@@ -103,7 +122,7 @@ impl Portraits {
             state,
             callbacks: deliverer.clone(),
             deliverer,
-            styles: StyleCatalogue::load(&settings.portrait.styles_file)?,
+            styles,
             settings: settings.portrait.clone(),
             limits: settings.limits,
             sender: format!("cb-{}", uuid::Uuid::new_v4().simple()),

@@ -39,8 +39,12 @@ pub struct PortraitStyle {
     pub local: LocalStyle,
     /// DashScope FaceChain `parameters.style`.
     pub facechain_style: String,
-    /// ComfyUI portrait workflow template name.
+    /// ComfyUI portrait workflow: `<portrait.comfyui.workflow_dir>/<comfyui_template>.json`.
     pub comfyui_template: String,
+    /// What the ComfyUI workflow renders (its `{{prompt}}`); catalogues written before the
+    /// ComfyUI backend existed may leave it out, and that backend then refuses to start.
+    #[serde(default)]
+    pub comfyui_prompt: String,
 }
 
 impl PortraitStyle {

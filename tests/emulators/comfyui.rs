@@ -5,7 +5,7 @@
 //! `progress`, `progress_state`, previews as binary frames (type 4 to clients that announced
 //! `supports_preview_metadata`, type 1 otherwise), `executed`, `execution_success`, and
 //! `executing {node: null}` once history is written. Scripts also fail (`execution_error`),
-//! get interrupted, hang until cancelled, or kill the whole server mid-run (listener, open
+//! get interrupted, save fewer images than the batch, hang until cancelled, or kill the whole server mid-run (listener, open
 //! HTTP connections and sockets). The server may lack the jobs API or the WebSocket, as
 //! older or proxied servers do. Every cancel (`/api/jobs/{id}/cancel`, `/interrupt`, queue
 //! delete) is recorded.
@@ -45,6 +45,8 @@ pub enum RunScript {
     DieMidRun { at_step: u32 },
     /// `/prompt` answers 400 with a node error (a model the server does not have).
     Refuse,
+    /// Succeeds, but saves only `images` of the batch (a node that dropped some).
+    Short { images: u32 },
 }
 
 /// Which parts of the API the server has.
@@ -371,6 +373,7 @@ async fn run(
     );
     let (steps, previews) = match &script {
         RunScript::Succeed { steps, previews } => (*steps, *previews),
+        RunScript::Short { .. } => (2, 0),
         RunScript::Fail { at_step, .. }
         | RunScript::Interrupted { at_step }
         | RunScript::DieMidRun { at_step } => (*at_step, 0),
@@ -410,6 +413,11 @@ async fn run(
             return;
         }
     }
+    let saved = if let RunScript::Short { images } = script {
+        Some(images)
+    } else {
+        None
+    };
     match script {
         RunScript::Fail { exception_type, .. } => {
             let error = json!({"prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": ["4", "5"],
@@ -432,7 +440,10 @@ async fn run(
             shared.dead.send_replace(true);
             return;
         }
-        RunScript::Succeed { .. } | RunScript::Hang | RunScript::Refuse => {}
+        RunScript::Succeed { .. }
+        | RunScript::Short { .. }
+        | RunScript::Hang
+        | RunScript::Refuse => {}
     }
     send(
         &shared,
@@ -452,7 +463,10 @@ async fn run(
         "executing",
         json!({"node": "9", "display_node": "9", "prompt_id": id}),
     );
-    let (width, height, batch) = latent_size(&graph);
+    let (width, height, mut batch) = latent_size(&graph);
+    if let Some(images) = saved {
+        batch = batch.min(images);
+    }
     let images: Vec<Value> = (0..batch)
         .map(|i| json!({"filename": format!("imgforge_{pid}_{i:05}_.png"), "subfolder": "", "type": "output"}))
         .collect();

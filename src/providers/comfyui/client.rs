@@ -16,7 +16,7 @@ use crate::domain::{Generated, GenerationJob, ImageLimits, ProgressSink};
 use crate::error::{Error, ErrorCode, Result};
 
 pub struct ComfyUiClient {
-    api: Arc<Api>,
+    pub(super) api: Arc<Api>,
     text_to_image: Workflow,
     image_to_image: Workflow,
 }

@@ -7,6 +7,7 @@
 mod api;
 mod cancel;
 pub mod client;
+mod resumable;
 
 mod error;
 mod follow;
