@@ -31,7 +31,7 @@ use imgforge::state::{
     UserModelStatus,
 };
 use imgforge::webhooks::{CallbackSink, DeliveryOutcome, Verifier, WebhookSecret};
-use portrait_rest::{PATIENCE, Receiver, Rest, headers};
+use portrait_rest::{PATIENCE, Receiver, Rest, headers, portrait_set};
 use prost::Message;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -53,29 +53,6 @@ fn keys(settings: &mut Settings) {
             rate_burst: Some(1000),
         })
         .collect();
-}
-
-fn portrait_set() -> Option<Vec<(String, Vec<u8>)>> {
-    let dir = common::testdata_dir().join("portrait_set");
-    let mut photos: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) => {
-            common::unavailable(format_args!("{} is missing ({e})", dir.display()));
-            return None;
-        }
-    };
-    photos.sort();
-    Some(
-        photos
-            .into_iter()
-            .map(|p| {
-                (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
-                    std::fs::read(&p).unwrap(),
-                )
-            })
-            .collect(),
-    )
 }
 
 /// Saves a result where a person can look at it (`target/portraits/<name>`).

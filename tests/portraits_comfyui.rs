@@ -17,24 +17,11 @@ use common::TestServer;
 use emulator::{ComfyUiEmulator, Features, RunScript};
 use imgforge::config::{ApiKeySettings, PortraitBackendKind, Secret, Settings};
 use imgforge::providers::comfyui::ComfyUiSettings;
-use portrait_rest::Rest;
+use portrait_rest::{Rest, portrait_set};
 use serde_json::{Value, json};
 
 const KEY: &str = "ak_comfyui";
 const SECRET: &str = "sk_comfyui_0123456789";
-
-fn portrait_set() -> Option<Vec<Vec<u8>>> {
-    let dir = common::testdata_dir().join("portrait_set");
-    let mut photos: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) => {
-            common::unavailable(format_args!("{} is missing ({e})", dir.display()));
-            return None;
-        }
-    };
-    photos.sort();
-    Some(photos.iter().map(|p| std::fs::read(p).unwrap()).collect())
-}
 
 fn comfyui(settings: &mut Settings, emulator: &ComfyUiEmulator) {
     settings.auth.keys = vec![ApiKeySettings {
@@ -71,7 +58,7 @@ async fn the_five_calls_run_instantid_on_comfyui_and_its_failures_end_in_states_
     let rest = Rest::new(&server.http, &server.http_base, KEY, SECRET);
 
     let mut paths = Vec::new();
-    for photo in &photos {
+    for (_, photo) in &photos {
         paths.push(rest.upload(photo).await);
     }
     let (status, reply) = rest
@@ -91,11 +78,7 @@ async fn the_five_calls_run_instantid_on_comfyui_and_its_failures_end_in_states_
     assert!(emulator.submitted().is_empty());
     assert!(emulator.uploads().is_empty());
 
-    let (status, styles) = rest
-        .send("GET", "/cloud/aigc_product_brief_query", None, Vec::new())
-        .await;
-    assert_eq!(status, 200, "{styles}");
-    let style = styles["body"][0]["style"].as_str().unwrap().to_owned();
+    let style = rest.first_style().await;
     let catalogue = imgforge::portrait::styles::StyleCatalogue::load("").unwrap();
     let prompt = catalogue.get(&style).unwrap().comfyui_prompt.clone();
     let generate = || {

@@ -129,11 +129,7 @@ async fn the_five_calls_run_on_facechain_and_name_the_photos_it_left_out() {
     assert_eq!(emulator.fetched().len(), 9);
     assert!(emulator.fetched().iter().all(|size| *size > 1000));
 
-    let (status, styles) = rest
-        .send("GET", "/cloud/aigc_product_brief_query", None, Vec::new())
-        .await;
-    assert_eq!(status, 200, "{styles}");
-    let style = styles["body"][0]["style"].as_str().unwrap().to_owned();
+    let style = rest.first_style().await;
     let generate = || {
         rest.post(
             "/cloud/aigc_task_create",

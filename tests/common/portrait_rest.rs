@@ -47,6 +47,32 @@ pub fn headers(
     ]
 }
 
+/// The photos of `../shared/testdata/portrait_set/` (name, bytes), sorted; `None` (with the
+/// printed reason, or a failure under IMGFORGE_REQUIRE_ALL) when the folder is absent. The
+/// including test crate must declare `mod common`.
+pub fn portrait_set() -> Option<Vec<(String, Vec<u8>)>> {
+    let dir = crate::common::testdata_dir().join("portrait_set");
+    let mut photos: Vec<std::path::PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            crate::common::unavailable(format_args!("{} is missing ({e})", dir.display()));
+            return None;
+        }
+    };
+    photos.sort();
+    Some(
+        photos
+            .into_iter()
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// One tenant's signed REST client of a server at `base` (`http://host:port`).
 pub struct Rest {
     pub http: reqwest::Client,
@@ -120,6 +146,15 @@ impl Rest {
         assert_eq!(status, 200, "{reply}");
         assert_eq!(reply["ret"], 0, "{reply}");
         reply["body"].as_str().unwrap().to_owned()
+    }
+
+    /// The first style of `aigc_product_brief_query`.
+    pub async fn first_style(&self) -> String {
+        let (status, styles) = self
+            .send("GET", "/cloud/aigc_product_brief_query", None, Vec::new())
+            .await;
+        assert_eq!(status, 200, "{styles}");
+        styles["body"][0]["style"].as_str().unwrap().to_owned()
     }
 
     /// Polls aigc_task_query until the task ends.
