@@ -98,7 +98,8 @@ pub trait PortraitBackend: Send + Sync {
 
     async fn submit_generation(&self, input: &GenerationInput) -> Result<RemoteRef>;
 
-    /// One entry per requested image: some may fail while others succeed (state 4).
+    /// One entry per image the backend got: some may fail while others succeed (state 4). The
+    /// worker fits the list to the task's count (missing images count as failed).
     async fn await_generation(
         &self,
         job: &RemoteRef,

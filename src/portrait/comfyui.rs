@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use crate::config::PortraitComfyUiSettings;
 use crate::domain::{EncodedImage, ImageLimits, ProgressSink, SourceImage};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::portrait::backend::{
     GenerationInput, Heartbeat, PortraitBackend, RemoteRef, TrainingInput, UserModelHandle, beating,
 };
@@ -161,7 +161,7 @@ impl PortraitBackend for ComfyUiBackend {
     async fn await_generation(
         &self,
         job: &RemoteRef,
-        input: &GenerationInput,
+        _input: &GenerationInput,
         heartbeat: &dyn Heartbeat,
     ) -> Result<Vec<Result<EncodedImage>>> {
         let progress = ProgressSink::none();
@@ -171,21 +171,6 @@ impl PortraitBackend for ComfyUiBackend {
             self.client.await_run(&job.0, &progress),
         )
         .await?;
-        let returned = images.len();
-        // The task promised `count` portraits: extra ones are not kept, missing ones are
-        // failures of their own (state 4), not silently fewer results.
-        let mut results: Vec<Result<EncodedImage>> =
-            images.into_iter().take(input.count).map(Ok).collect();
-        while results.len() < input.count {
-            results.push(Err(Error::new(
-                ErrorCode::Internal,
-                format!(
-                    "comfyui run {} returned {returned} of {} images",
-                    job.0, input.count
-                ),
-            )
-            .with_provider("comfyui")));
-        }
-        Ok(results)
+        Ok(images.into_iter().map(Ok).collect())
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::EncodedImage;
 use crate::error::{Error, ErrorCode, Result};
 use crate::portrait::Portraits;
 use crate::portrait::backend::{
@@ -307,7 +308,11 @@ async fn generate(
     };
     let backend = &portraits.backend;
     let remote = job(portraits, owner, task, backend.submit_generation(&input)).await?;
-    let images = backend.await_generation(&remote, &input, lease).await?;
+    let images = fit_to_count(
+        backend.await_generation(&remote, &input, lease).await?,
+        input.count,
+        backend.name(),
+    );
     let total = images.len();
     let mut keys = Vec::new();
     let mut failures = Vec::new();
@@ -399,4 +404,48 @@ async fn finish(
         super::callbacks::spawn_delivery(portraits.clone(), callback);
     }
     Ok(())
+}
+
+/// The task promised `count` portraits, whatever the backend returned: extra ones are not
+/// kept, missing ones are failures of their own (state 4), not silently fewer results.
+fn fit_to_count(
+    mut images: Vec<Result<EncodedImage>>,
+    count: usize,
+    backend: &str,
+) -> Vec<Result<EncodedImage>> {
+    let returned = images.len();
+    images.truncate(count);
+    while images.len() < count {
+        images.push(Err(Error::internal(format!(
+            "{backend} returned {returned} of {count} images"
+        ))));
+    }
+    images
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ImageFormat;
+
+    fn image() -> Result<EncodedImage> {
+        Ok(EncodedImage {
+            bytes: bytes::Bytes::from_static(b"x"),
+            format: ImageFormat::Png,
+            width: 1,
+            height: 1,
+        })
+    }
+
+    #[test]
+    fn results_are_fitted_to_the_count_the_task_promised() {
+        let short = fit_to_count(vec![image(), image()], 4, "facechain");
+        assert_eq!(short.len(), 4);
+        assert!(short[..2].iter().all(Result::is_ok));
+        let missing = short[3].as_ref().unwrap_err();
+        assert_eq!(missing.message, "facechain returned 2 of 4 images");
+        let long = fit_to_count(vec![image(), image(), image()], 2, "comfyui");
+        assert_eq!(long.len(), 2);
+        assert!(long.iter().all(Result::is_ok));
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::api::Api;
 use super::cancel::CancelOnDrop;
-use super::error::PROVIDER;
+use super::error::{PROVIDER, timed_out};
 use super::follow::{Follower, select};
 use super::progress::RunProgress;
 use super::socket::EventSocket;
@@ -116,15 +116,7 @@ impl ComfyUiClient {
         let files = match tokio::time::timeout(deadline, follower.follow(socket)).await {
             Err(_) => {
                 // The guard, still armed, cancels the run as it drops.
-                return Err(Error::new(
-                    ErrorCode::DeadlineExceeded,
-                    format!(
-                        "comfyui run {prompt_id} did not finish within {} s \
-                         (providers.comfyui.job_timeout_secs); it was cancelled",
-                        deadline.as_secs()
-                    ),
-                )
-                .with_provider(PROVIDER));
+                return Err(timed_out(&prompt_id, deadline));
             }
             Ok(Err(e)) => {
                 // A run the server ended needs no cancel; one in an unknown state gets one.

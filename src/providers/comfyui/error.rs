@@ -152,6 +152,19 @@ pub fn malformed(what: &str, detail: &str) -> Error {
 }
 
 /// The server stopped answering during a run.
+/// A run still going after `providers.comfyui.job_timeout_secs`; the caller cancels it.
+pub fn timed_out(prompt_id: &str, deadline: std::time::Duration) -> Error {
+    Error::new(
+        ErrorCode::DeadlineExceeded,
+        format!(
+            "comfyui run {prompt_id} did not finish within {} s \
+             (providers.comfyui.job_timeout_secs); it was cancelled",
+            deadline.as_secs()
+        ),
+    )
+    .with_provider(PROVIDER)
+}
+
 pub fn gone(prompt_id: &str, why: &str) -> Error {
     Error::new(
         ErrorCode::Unavailable,

@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use super::client::ComfyUiClient;
-use super::error::PROVIDER;
+use super::error::{PROVIDER, timed_out};
 use super::follow::{Follower, select};
 use super::progress::RunProgress;
 use super::template::{Fill, Workflow};
 use crate::domain::{EncodedImage, ProgressSink, SourceImage};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::Result;
 
 impl ComfyUiClient {
     /// Uploads `reference`, fills `workflow` with it and submits; returns the prompt id.
@@ -54,17 +54,8 @@ impl ComfyUiClient {
             Ok(files) => files?,
             Err(_) => {
                 self.api.cancel(prompt_id).await;
-                return Err(Error::new(
-                    ErrorCode::DeadlineExceeded,
-                    format!(
-                        "comfyui run {prompt_id} did not finish within {} s \
-                         (providers.comfyui.job_timeout_secs); it was cancelled",
-                        deadline.as_secs()
-                    ),
-                )
                 // Cancelled: polling it again cannot bring its images back.
-                .retryable(false)
-                .with_provider(PROVIDER));
+                return Err(timed_out(prompt_id, deadline).retryable(false));
             }
         };
         let mut images = Vec::new();
