@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// FaceChain's limit on `parameters.n` of one generation task.
+pub const MAX_IMAGES_PER_TASK: u32 = 4;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaceChainSettings {
@@ -50,8 +53,8 @@ impl FaceChainSettings {
             "providers.facechain.max_training_photos must be 1–10 (FaceChain's limit)"
         );
         anyhow::ensure!(
-            (1..=4).contains(&self.images_per_task),
-            "providers.facechain.images_per_task must be 1–4 (FaceChain's limit)"
+            (1..=MAX_IMAGES_PER_TASK).contains(&self.images_per_task),
+            "providers.facechain.images_per_task must be 1–{MAX_IMAGES_PER_TASK} (FaceChain's limit)"
         );
         anyhow::ensure!(
             self.training_timeout_secs > 0,

@@ -362,10 +362,10 @@ impl Settings {
             self.providers.dashscope.validate().map_err(|e| {
                 anyhow::anyhow!("portrait.backend = \"facechain\" needs DashScope: {e}")
             })?;
-            // FaceChain renders at most 4 images per generation task.
+            let most = facechain::MAX_IMAGES_PER_TASK;
             anyhow::ensure!(
-                self.portrait.images_per_task <= 4,
-                "portrait.backend = \"facechain\" renders at most 4 portraits per task; \
+                self.portrait.images_per_task <= most as usize,
+                "portrait.backend = \"facechain\" renders at most {most} portraits per task; \
                  portrait.images_per_task is {}",
                 self.portrait.images_per_task
             );

@@ -47,8 +47,8 @@ pub struct PortraitSettings {
     pub watch_poll_ms: u64,
     /// A JSON file replacing the embedded style catalogue (src/portrait/styles.json's shape).
     pub styles_file: String,
-    /// Undelivered callbacks a starting process sends again (oldest first); the rest wait for
-    /// the next start.
+    /// Undelivered callbacks whose delivery claim has lapsed that a process takes per pass
+    /// (at start and every `lease_secs`), oldest first; the rest wait for the next pass.
     pub max_resumed_callbacks: i64,
     /// `[portrait.comfyui]`: the portrait workflow when `backend = "comfyui"`.
     pub comfyui: PortraitComfyUiSettings,

@@ -16,15 +16,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::config::dashscope::DashScopeSettings;
-use crate::config::facechain::FaceChainSettings;
+use crate::config::facechain::{FaceChainSettings, MAX_IMAGES_PER_TASK};
 use crate::domain::{EncodedImage, ProgressSink};
 use crate::error::{Error, Result};
 use crate::providers::dashscope::TaskClient;
 use crate::providers::remote::ResultDownloader;
 pub use select::PhotoVerdict;
-
-/// FaceChain's limit on `parameters.n` of one generation task.
-pub const MAX_IMAGES_PER_TASK: u32 = 4;
 
 /// A training job at DashScope (`ft-…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
