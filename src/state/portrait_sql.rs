@@ -25,6 +25,18 @@ const TASK_COLUMNS: &str = "id, tenant, task_type, state, user_id, style, callba
 const CALLBACK_COLUMNS: &str =
     "webhook_id, task_id, tenant, url, body, attempts, delivered_at, created_at, expires_at";
 
+impl SqlStateStore {
+    /// Claims on PostgreSQL pass rows another claimer holds instead of queueing on them;
+    /// SQLite has one writer at a time, so its statements are already exclusive.
+    fn skip_locked(&self) -> &'static str {
+        if self.backend_name() == "postgres" {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        }
+    }
+}
+
 fn bad_row(what: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
     move |e| Error::internal(format!("state store: bad {what} row: {e}"))
 }
@@ -318,11 +330,7 @@ impl PortraitStore for SqlStateStore {
         lease: Duration,
     ) -> Result<Option<PortraitTask>> {
         let now = self.now();
-        let lock = if self.backend_name() == "postgres" {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
+        let lock = self.skip_locked();
         // The outer WHERE repeats the claimable test: on PostgreSQL a row re-checked after a
         // concurrent update must still be claimable.
         let claimable = "state IN (1, 2) AND expires_at > $3 \
@@ -491,19 +499,6 @@ impl PortraitStore for SqlStateStore {
         Ok(())
     }
 
-    async fn pending_callbacks(&self, limit: i64) -> Result<Vec<PortraitCallback>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CALLBACK_COLUMNS} FROM portrait_callbacks \
-             WHERE delivered_at IS NULL AND expires_at > $1 ORDER BY created_at LIMIT $2"
-        ))
-        .bind(self.now())
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| unavailable("list pending callbacks", e))?;
-        rows.iter().map(callback_from_row).collect()
-    }
-
     async fn insert_callback_attempt(&self, a: &CallbackAttempt) -> Result<()> {
         sqlx::query(&format!(
             "INSERT INTO callback_attempts ({ATTEMPT_COLUMNS}) \
@@ -517,10 +512,7 @@ impl PortraitStore for SqlStateStore {
         .bind(&a.outcome)
         .bind(a.status)
         .bind(&a.detail)
-        .bind(
-            a.next_in
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-        )
+        .bind(a.next_in.map(millis))
         .bind(to_millis(a.at))
         .bind(to_millis(a.expires_at))
         .execute(self.pool())
@@ -589,11 +581,7 @@ impl PortraitStore for SqlStateStore {
         webhook_id: Option<&str>,
     ) -> Result<Vec<PortraitCallback>> {
         let now = self.now();
-        let lock = if self.backend_name() == "postgres" {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
+        let lock = self.skip_locked();
         // Repeated outside the subquery for the same reason as in claim_portrait_task.
         let claimable = "delivered_at IS NULL AND expires_at > $3 \
                          AND (sender_until IS NULL OR sender_until <= $3) \

@@ -254,7 +254,10 @@ async fn finishing_queues_one_callback_and_deleting_a_user_model_removes_its_tas
                 .unwrap()
         );
         assert_eq!(
-            b.store.pending_callbacks(10).await.unwrap(),
+            b.store
+                .claim_callbacks("p1", LEASE, 10, None)
+                .await
+                .unwrap(),
             vec![callback.clone()]
         );
         b.store
@@ -268,7 +271,15 @@ async fn finishing_queues_one_callback_and_deleting_a_user_model_removes_its_tas
         let sent = b.store.portrait_callback(&t.id).await.unwrap().unwrap();
         assert_eq!(sent.attempts, 2);
         assert!(sent.delivered_at.is_some());
-        assert!(b.store.pending_callbacks(10).await.unwrap().is_empty());
+        // Past p1's claim: only delivery keeps it from being taken again.
+        b.clock.advance(LEASE + Duration::from_secs(1));
+        assert!(
+            b.store
+                .claim_callbacks("p2", LEASE, 10, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
         assert_eq!(b.store.delete_user_model("ak_b", "U1").await.unwrap(), None);
         let deleted = b

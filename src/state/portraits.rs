@@ -87,9 +87,6 @@ pub trait PortraitStore: Send + Sync {
     /// Counts one delivery attempt; `delivered` marks it done.
     async fn record_callback_attempt(&self, webhook_id: &str, delivered: bool) -> Result<()>;
 
-    /// Callbacks not yet delivered, oldest first.
-    async fn pending_callbacks(&self, limit: i64) -> Result<Vec<PortraitCallback>>;
-
     /// Takes up to `limit` undelivered callbacks (only `webhook_id` when given) whose
     /// delivery claim is free or has lapsed, for `owner` until now + `lease`, oldest first.
     /// Two processes never hold the same callback at once.
